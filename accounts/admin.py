@@ -1,0 +1,27 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from accounts import services
+from accounts.models import RevokedToken, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "role", "discord_id", "is_active", "is_staff", "last_login", "date_joined")
+    list_filter = ("role", "is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "email", "discord_id")
+    fieldsets = (*BaseUserAdmin.fieldsets, ("voidsite", {"fields": ("role", "discord_id", "avatar_url")}))
+    add_fieldsets = (*BaseUserAdmin.add_fieldsets, ("voidsite", {"fields": ("role",)}))
+    actions = ["revoke_tokens"]
+
+    @admin.action(description="Revoke all refresh tokens (sign out everywhere on next refresh)")
+    def revoke_tokens(self, request, queryset):
+        total = sum(services.user_revoke_all_tokens(user=user) for user in queryset)
+        self.message_user(request, f"{total} refresh tokens revoked.", messages.SUCCESS)
+
+
+@admin.register(RevokedToken)
+class RevokedTokenAdmin(admin.ModelAdmin):
+    list_display = ("jti", "user", "revoked_at", "expires_at")
+    search_fields = ("jti", "user__username")
+    readonly_fields = ("jti", "user", "revoked_at", "expires_at")

@@ -1,0 +1,87 @@
+import json
+from unittest import mock
+
+import pytest
+from django.test import RequestFactory, override_settings
+
+from voidsite.net import client_ip
+
+pytestmark = pytest.mark.django_db
+
+
+def test_health_reports_ok_and_each_part(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["timestamp"].endswith("Z")
+    assert body["database"] == "ok" and body["channel_layer"] == "ok" and body["cache"] == "ok"
+
+
+def test_health_is_503_naming_the_failing_part(client):
+    async def broken():
+        raise ConnectionError("down")
+
+    with mock.patch.dict("voidsite.health._CHECKS", {"channel_layer": broken}):
+        response = client.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["channel_layer"] == "down"
+    assert "channel_layer" in response.json()["detail"]
+
+
+def test_an_unknown_api_path_is_a_json_404(client):
+    response = client.get("/api/does-not-exist")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(client):
+    with override_settings(MAX_BODY_BYTES=100):
+        response = client.post(
+            "/api/auth/login",
+            data=json.dumps({"username": "x" * 200, "password": "y"}),
+            content_type="application/json",
+        )
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+
+
+def test_every_response_carries_a_request_id_and_the_log_has_no_query_string(client, caplog):
+    with caplog.at_level("INFO", logger="voidsite.request"):
+        response = client.get("/api/health?token=secret-value")
+    assert response["X-Request-ID"]
+    line = next(r.getMessage() for r in caplog.records if r.name == "voidsite.request")
+    assert "path=/api/health " in line and "status=200" in line
+    assert "secret-value" not in line and "127.0.0.1" not in line
+
+
+def test_the_landing_page_links_docs_and_admin(client):
+    body = client.get("/").content.decode()
+    assert "/api/docs/" in body and "/admin/" in body
+
+
+def test_the_openapi_schema_and_swagger_ui_are_served(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    assert "/api/auth/login" in schema.json()["paths"]
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "trusted", "expected"),
+    [
+        ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),  # untrusted peer: header ignored
+        ("10.0.0.2", "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
+        ("10.0.0.2", "6.6.6.6, 1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # spoofed left part skipped
+    ],
+)
+def test_forwarded_headers_are_believed_only_from_trusted_proxies(peer, forwarded, trusted, expected):
+    from voidsite import net
+
+    net._trusted_networks.cache_clear()
+    request = RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(TRUSTED_PROXIES=trusted):
+        assert client_ip(request) == expected
+    net._trusted_networks.cache_clear()
