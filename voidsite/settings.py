@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,14 +27,12 @@ DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET = "dev-insecure-secret-key-only-for-debug-and-tests-0123456789"  # noqa: S105 (used only with DEBUG or tests)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if DEBUG or TESTING:
-        SECRET_KEY = _DEV_SECRET
-    else:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set: set SECRET_KEY (50+ random characters) or DEBUG=1 for development."
-        )
+    if not (DEBUG or TESTING):
+        # One line, no traceback: the operator only needs the variable's name.
+        sys.exit("voidsite: SECRET_KEY is not set (use 50+ random characters, or DEBUG=1 for development).")
+    SECRET_KEY = _DEV_SECRET
 elif len(SECRET_KEY) < 32 and not (DEBUG or TESTING):
-    raise ImproperlyConfigured("SECRET_KEY is too short: use at least 32 random characters.")
+    sys.exit("voidsite: SECRET_KEY is too short (use at least 32 random characters).")
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data")))
 
@@ -288,10 +285,25 @@ LOGGING = {
 
 # --- accounts: Google and Discord sign-in, push ------------------------------------
 
+# (end of section)
+
+
 # --- chat: upstreams and request limits -------------------------------------------
 
+# (end of section)
+
+
 # --- billing: quotas, balances, rate limits, BTCPay ---------------------------------
+# Tokens a user's balance starts with (ByteChat gave 1,000,000).
+DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
+
+
+# (end of section)
+
 
 # --- tickets ----------------------------------------------------------------------
+
+# (end of section)
+
 
 # --- botconfig: bot channel, Rocket League, memes ------------------------------------

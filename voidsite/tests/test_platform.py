@@ -85,3 +85,19 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies(peer, forwarde
     with override_settings(TRUSTED_PROXIES=trusted):
         assert client_ip(request) == expected
     net._trusted_networks.cache_clear()
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key_in_one_line():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "VOIDSITE_TESTING")}
+    env["DJANGO_SETTINGS_MODULE"] = "voidsite.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "voidsite: SECRET_KEY is not set (use 50+ random characters, or DEBUG=1 for development)."
+    ]
