@@ -301,6 +301,11 @@ DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
 # (end of section)
 
 
+# --- billing: BTCPay payments --------------------------------------------------------
+
+# (end of section)
+
+
 # --- tickets ----------------------------------------------------------------------
 
 # (end of section)
