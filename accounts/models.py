@@ -5,17 +5,19 @@ from django.db import models
 
 
 class Role(models.TextChoices):
-    """HazeBot's RBAC: admin > moderator > user."""
+    """HazeBot's RBAC: admin > moderator > user; ``bot`` is the Discord bot's service account."""
 
     ADMIN = "admin", "Admin"
     MODERATOR = "moderator", "Moderator"
     USER = "user", "User"
+    BOT = "bot", "Bot (service account)"
 
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.ADMIN: ["all"],
     Role.MODERATOR: ["tickets", "users", "analytics_read"],
     Role.USER: ["tickets_own"],
+    Role.BOT: ["bot"],
 }
 
 

@@ -38,3 +38,13 @@ class IsAdminForWrites(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
         return getattr(user, "role", None) == Role.ADMIN
+
+
+class IsBot(BasePermission):
+    """The Discord bot's service account."""
+
+    message = "Bot credential required."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and getattr(user, "role", None) == Role.BOT)

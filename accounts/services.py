@@ -42,6 +42,27 @@ def login_throttle_check(*, request, username: str) -> None:
             raise LoginThrottled(usage.retry_after)
 
 
+def bot_token_issue(*, username: str = "bot", days: int = 365) -> str:
+    """A long-lived access token for the bot's service account (created with role ``bot`` if missing).
+
+    Revoke it by deactivating the account or through admin's revoked tokens.
+    """
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username, defaults={"role": Role.BOT})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    elif user.role != Role.BOT:
+        raise ValueError(f"user {username!r} exists and is not a bot account")
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(days=days))
+    return str(token)
+
+
 def tokens_for_user(*, user) -> dict[str, str]:
     """A fresh access/refresh pair. The refresh token is tracked so it can be blacklisted."""
     refresh = RefreshToken.for_user(user)

@@ -29,3 +29,22 @@ def test_bootstrap_leaves_an_existing_password_alone(make_user):
     make_user(username="root", password="changed-in-admin")
     call_command("bootstrap_users")
     assert authenticate(username="root", password="changed-in-admin") is not None
+
+
+def test_the_bot_token_authenticates_as_the_bot_service_account(api_client):
+    from io import StringIO
+
+    out = StringIO()
+    call_command("issue_bot_token", "--days", "30", stdout=out)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {out.getvalue().strip()}")
+    me = api_client.get("/api/users/me").json()
+    assert me["username"] == "bot" and me["role"] == "bot"
+    assert not User.objects.get(username="bot").has_usable_password()
+
+
+def test_a_bot_token_is_refused_for_a_human_account(make_user):
+    from django.core.management.base import CommandError
+
+    make_user(username="alice")
+    with pytest.raises(CommandError):
+        call_command("issue_bot_token", "--username", "alice")
