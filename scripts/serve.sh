@@ -20,4 +20,6 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 echo "voidsite: serving on http://$HOST:$PORT/"
 # A large listen backlog: daphne's -b/-p default of 50 drops connection bursts.
-exec "$BIN/daphne" -e "tcp:port=$PORT:interface=$HOST:backlog=${BACKLOG:-4096}" voidsite.asgi:application
+# -v 0: no daphne access log (it would print client addresses and query strings);
+# voidsite logs one privacy-safe line per request itself.
+exec "$BIN/daphne" -v 0 -e "tcp:port=$PORT:interface=$HOST:backlog=${BACKLOG:-4096}" voidsite.asgi:application
