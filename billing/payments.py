@@ -132,13 +132,17 @@ class ProTokenUnknown(PaymentError):
 # --- prices -------------------------------------------------------------------------
 
 
-def _money(value: Decimal) -> str:
-    return f"{value.normalize():f}" if value == value.to_integral() else f"{value:f}"
+def money_str(value: Decimal) -> str:
+    """``1`` → ``"1"``, ``2.5`` → ``"2.50"``, ``0.0015`` → ``"0.0015"``: as prices are written."""
+    if value == value.to_integral():
+        return f"{value.quantize(Decimal(1)):f}"
+    value = value.normalize()
+    return f"{value.quantize(CENT) if value.as_tuple().exponent > -2 else value:f}"
 
 
 def _pack_list(packs: dict[int, Decimal], unit: str) -> str:
     currency = settings.PAYMENTS_CURRENCY
-    return ", ".join(f"{units} {unit} for {_money(price)} {currency}" for units, price in sorted(packs.items()))
+    return ", ".join(f"{units} {unit} for {money_str(price)} {currency}" for units, price in sorted(packs.items()))
 
 
 def pro_price(*, credits: int) -> Decimal:
@@ -155,7 +159,7 @@ def pro_price(*, credits: int) -> Decimal:
     if per_credit is not None:
         offers.append(
             f"{settings.PRO_MIN_CREDITS} to {settings.PRO_MAX_CREDITS} credits at "
-            f"{_money(per_credit)} {settings.PAYMENTS_CURRENCY} per credit"
+            f"{money_str(per_credit)} {settings.PAYMENTS_CURRENCY} per credit"
         )
     return _not_for_sale(f"{credits} credits are not for sale", offers)
 
@@ -186,9 +190,9 @@ def pro_price_check(*, credits: int, amount, currency: str) -> Decimal:
     price = pro_price(credits=credits)
     expected = settings.PAYMENTS_CURRENCY
     if (currency or "").strip().upper() != expected:
-        raise PriceMismatch(f"Prices are in {expected}: {credits} credits cost {_money(price)} {expected}.")
+        raise PriceMismatch(f"Prices are in {expected}: {credits} credits cost {money_str(price)} {expected}.")
     if _parse_amount(amount) != price:
-        raise PriceMismatch(f"{credits} credits cost {_money(price)} {expected}, not {amount} {expected}.")
+        raise PriceMismatch(f"{credits} credits cost {money_str(price)} {expected}, not {amount} {expected}.")
     return price
 
 

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -93,7 +92,7 @@ class CreateInvoiceView(_Public):
                     "invoiceId": invoice.btcpay_id,
                     "checkoutLink": link,
                     "claimSecret": secret,
-                    "amount": f"{invoice.amount.normalize():f}",
+                    "amount": payments.money_str(invoice.amount),
                     "currency": invoice.currency,
                     "credits": invoice.credits,
                     "expiresAt": invoice.expires_at,
@@ -146,9 +145,10 @@ class ProStatusView(_Public):
 
 
 @csrf_exempt  # BTCPay cannot send a CSRF token; the body's HMAC signature authenticates it
-@require_POST
 def btcpay_webhook(request: HttpRequest) -> JsonResponse:
     """BTCPay's webhook: 2xx only once the delivery's effect is committed, 5xx to be redelivered."""
+    if request.method != "POST":
+        return json_error("Method not allowed.", 405, headers={"Allow": "POST"})
     try:
         result = payments.webhook_process(body=request.body, signature=request.headers.get("BTCPay-Sig", ""))
     except payments.PaymentError as exc:
@@ -205,7 +205,7 @@ class InvoiceOutput(serializers.ModelSerializer):
         return obj.paid_at is not None
 
     def get_amount(self, obj) -> str:
-        return f"{obj.amount.normalize():f}"
+        return payments.money_str(obj.amount)
 
 
 class TopupView(APIView):
@@ -243,7 +243,7 @@ class TopupView(APIView):
                 "invoiceId": invoice.btcpay_id,
                 "checkoutLink": link,
                 "tokens": invoice.tokens,
-                "amount": f"{invoice.amount.normalize():f}",
+                "amount": payments.money_str(invoice.amount),
                 "currency": invoice.currency,
             },
             status=status.HTTP_201_CREATED,
@@ -278,7 +278,7 @@ class PricesView(_Public):
     )
     def get(self, request):
         def packs(items):
-            return [{"units": units, "amount": f"{price.normalize():f}"} for units, price in sorted(items.items())]
+            return [{"units": units, "amount": payments.money_str(price)} for units, price in sorted(items.items())]
 
         per_credit = settings.PRO_PRICE_PER_CREDIT
         return Response(
@@ -286,7 +286,7 @@ class PricesView(_Public):
                 "currency": settings.PAYMENTS_CURRENCY,
                 "pro": {
                     "packs": packs(settings.PRO_PACKS),
-                    "perCredit": f"{per_credit.normalize():f}" if per_credit is not None else None,
+                    "perCredit": payments.money_str(per_credit) if per_credit is not None else None,
                     "minCredits": settings.PRO_MIN_CREDITS,
                     "maxCredits": settings.PRO_MAX_CREDITS,
                 },
