@@ -46,9 +46,7 @@ def test_twenty_concurrent_claims_give_exactly_one_token_and_nineteen_409s(requi
     assert ProToken.objects.get().credits_left == 1000
 
 
-def test_twenty_concurrent_claims_with_the_claim_secret_all_get_the_one_same_token(
-    require_postgres, paid_pro_invoice
-):
+def test_twenty_concurrent_claims_with_the_claim_secret_all_get_the_one_same_token(require_postgres, paid_pro_invoice):
     results = race(paid_pro_invoice["invoiceId"], paid_pro_invoice["claimSecret"])
     assert {code for code, _ in results} == {200}
     assert len({body["token"] for _, body in results}) == 1

@@ -23,7 +23,9 @@ def test_btcpay_sync_is_idempotent_and_skips_paid_and_old_invoices(fake_btcpay, 
     api = client_for(user)
     paid = api.post("/api/billing/topup", {"tokens": 50_000}, format="json").json()["invoiceId"]
     old = api.post("/api/billing/topup", {"tokens": 50_000}, format="json").json()["invoiceId"]
-    Invoice.objects.filter(btcpay_id=old).update(created_at=Invoice.objects.get(btcpay_id=old).created_at - timedelta(days=30))
+    Invoice.objects.filter(btcpay_id=old).update(
+        created_at=Invoice.objects.get(btcpay_id=old).created_at - timedelta(days=30)
+    )
     fake_btcpay.settle(paid)
     fake_btcpay.settle(old)
     call_command("btcpay_sync")
@@ -57,9 +59,7 @@ def test_staff_can_check_an_invoice_with_btcpay_from_the_admin(pro_invoice, fake
     assert client.get(changelist).status_code == 200
     assert client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).status_code == 200
     fake_btcpay.settle(invoice.btcpay_id)
-    response = client.post(
-        changelist, {"action": "check_with_btcpay", "_selected_action": [invoice.pk]}, follow=True
-    )
+    response = client.post(changelist, {"action": "check_with_btcpay", "_selected_action": [invoice.pk]}, follow=True)
     assert response.status_code == 200
     assert "Checked 1 invoice(s) with BTCPay; 1 newly paid." in response.content.decode()
     assert Invoice.objects.get().is_paid
