@@ -35,6 +35,11 @@ def _provider_error(exc: btcpay.BTCPayError) -> Response:
     return Response({"detail": f"Payment provider error {exc.status_code or ''}".strip() + "."}, status=502)
 
 
+def _database_error() -> Response:
+    log.exception("payments: database error")
+    return Response({"detail": "Database unavailable, try again later."}, status=503)
+
+
 def _rate_limited(request) -> Response | None:
     usage = ratelimit.hit(
         request._request,
@@ -86,6 +91,8 @@ class CreateInvoiceView(_Public):
             return _error(exc)
         except btcpay.BTCPayError as exc:
             return _provider_error(exc)
+        except DatabaseError:
+            return _database_error()
         return Response(
             CreateInvoiceOutput(
                 {
@@ -123,6 +130,8 @@ class ClaimView(_Public):
             )
         except payments.PaymentError as exc:
             return _error(exc)
+        except DatabaseError:
+            return _database_error()
         return Response({"token": raw, "credits": credits}, headers={"Cache-Control": "no-store"})
 
 
@@ -238,6 +247,8 @@ class TopupView(APIView):
             return _error(exc)
         except btcpay.BTCPayError as exc:
             return _provider_error(exc)
+        except DatabaseError:
+            return _database_error()
         return Response(
             {
                 "invoiceId": invoice.btcpay_id,

@@ -1,5 +1,9 @@
-import pytest
+from unittest import mock
 
+import pytest
+from django.db import OperationalError
+
+from billing import services
 from billing.models import Invoice, LedgerEntry, ProToken
 from billing.services import pro_token_hash
 
@@ -102,3 +106,11 @@ def test_pro_status_reports_off_active_exhausted_and_unknown(anon, paid_pro_invo
     assert anon.get("/pro/status", HTTP_X_VOID_PRO_TOKEN=raw).json() == {"status": "exhausted", "credits_left": 0}
     unknown = anon.get("/pro/status", HTTP_X_VOID_PRO_TOKEN="void_not-a-token")
     assert unknown.status_code == 401 and unknown.json()["detail"] == "Invalid token"
+
+
+def test_a_database_failure_during_a_claim_is_a_503_and_the_invoice_stays_claimable(anon, paid_pro_invoice):
+    with mock.patch.object(services, "pro_token_issue", side_effect=OperationalError("connection lost")):
+        failed = claim(anon, paid_pro_invoice["invoiceId"])
+    assert failed.status_code == 503 and failed.json()["detail"] == "Database unavailable, try again later."
+    assert Invoice.objects.get().claimed_at is None and not ProToken.objects.exists()
+    assert claim(anon, paid_pro_invoice["invoiceId"]).status_code == 200
