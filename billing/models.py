@@ -117,3 +117,113 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.principal_kind} {self.outcome} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- payments (BTCPay) ----------------------------------------------------------------
+
+
+class InvoiceStatus(models.TextChoices):
+    """BTCPay's invoice ``status``, as the Greenfield API spells it."""
+
+    NEW = "New", "New"
+    PROCESSING = "Processing", "Processing (paid, not yet confirmed)"
+    EXPIRED = "Expired", "Expired"
+    INVALID = "Invalid", "Invalid"
+    SETTLED = "Settled", "Settled"
+
+
+class InvoiceAdditionalStatus(models.TextChoices):
+    """BTCPay's ``additionalStatus``: why an invoice is in its status."""
+
+    NONE = "None", "None"
+    PAID_LATE = "PaidLate", "Paid late"
+    PAID_PARTIAL = "PaidPartial", "Paid partially"
+    MARKED = "Marked", "Marked by the merchant"
+    INVALID = "Invalid", "Invalid"
+    PAID_OVER = "PaidOver", "Paid over"
+
+
+class InvoicePurpose(models.TextChoices):
+    PRO_TOKEN = "pro", "Pro token (VOID)"
+    TOPUP = "topup", "User token top-up"
+
+
+class Invoice(models.Model):
+    """A BTCPay invoice this server created. Its status mirrors what BTCPay's API said
+    last; ``paid_at`` is set once, under a row lock, when BTCPay confirmed ``Settled``.
+
+    Pro invoices are claimed once (``claimed_at``); top-ups credit ``user`` once.
+    Nothing about the payer is kept: no address, no IP, no email.
+    """
+
+    btcpay_id = models.CharField("BTCPay invoice id", max_length=64, unique=True)
+    store_id = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=8, choices=InvoicePurpose.choices)
+    credits = models.PositiveIntegerField(default=0, help_text="Pro credits bought (pro invoices).")
+    tokens = models.PositiveBigIntegerField(default=0, help_text="Tokens bought (top-ups).")
+    amount = models.DecimalField(max_digits=18, decimal_places=8)
+    currency = models.CharField(max_length=12)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="invoices"
+    )
+    status = models.CharField(max_length=12, choices=InvoiceStatus.choices, default=InvoiceStatus.NEW)
+    additional_status = models.CharField(
+        max_length=12, choices=InvoiceAdditionalStatus.choices, default=InvoiceAdditionalStatus.NONE
+    )
+    # SHA-256 of the claim secret create-invoice returned; empty for top-ups.
+    claim_secret_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="Last time BTCPay's API was asked.")
+    paid_at = models.DateTimeField(null=True, blank=True, help_text="When BTCPay confirmed it settled.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(purpose="pro") & Q(credits__gt=0)) | (Q(purpose="topup") & Q(tokens__gt=0)),
+                name="invoice_buys_something",
+            ),
+            models.CheckConstraint(
+                condition=Q(claimed_at__isnull=True) | Q(paid_at__isnull=False), name="invoice_claimed_only_if_paid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.btcpay_id} {self.purpose} {self.status}"
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_at is not None and self.status == InvoiceStatus.SETTLED
+
+
+class WebhookDeliveryOutcome(models.TextChoices):
+    APPLIED = "applied", "Applied (invoice re-read from BTCPay)"
+    DUPLICATE = "duplicate", "Duplicate of a delivery already processed"
+    UNKNOWN_INVOICE = "unknown_invoice", "Unknown invoice (acknowledged)"
+    IGNORED = "ignored", "Event type not acted on"
+
+
+class WebhookDelivery(models.Model):
+    """One BTCPay webhook delivery that was committed (a failed one leaves no row, so
+    BTCPay redelivers it). Redeliveries share ``original_delivery_id``."""
+
+    delivery_id = models.CharField(max_length=100, unique=True)
+    original_delivery_id = models.CharField(max_length=100, db_index=True)
+    webhook_id = models.CharField(max_length=100, blank=True)
+    is_redelivery = models.BooleanField(default=False)
+    event_type = models.CharField(max_length=64)
+    btcpay_invoice_id = models.CharField(max_length=64, blank=True)
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    outcome = models.CharField(max_length=16, choices=WebhookDeliveryOutcome.choices)
+    status_after = models.CharField(max_length=12, blank=True, help_text="Invoice status after this delivery.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.delivery_id} ({self.outcome})"

@@ -33,14 +33,19 @@ def _grant_entry(**fields) -> LedgerEntry:
 
 
 @transaction.atomic
-def pro_token_issue(*, credits: int, source: str = "", external_ref: str = "") -> tuple[str, ProToken]:
+def pro_token_issue(
+    *, credits: int, source: str = "", external_ref: str = "", raw: str | None = None
+) -> tuple[str, ProToken]:
     """Create a pro token with ``credits``. Returns the raw token (show it once) and the row.
 
-    Raises DuplicateGrant when ``(source, external_ref)`` was already granted.
+    ``raw`` lets a caller that derives the token itself (a claim retried with its
+    claim secret) choose it; by default it is random. Raises DuplicateGrant when
+    ``(source, external_ref)`` was already granted.
     """
     if credits <= 0:
         raise ValueError("credits must be positive")
-    raw = PRO_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if raw is None:
+        raw = PRO_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ProToken.objects.create(token_hash=pro_token_hash(raw), credits_total=credits, credits_left=credits)
     _grant_entry(
         principal_kind=PrincipalKind.PRO_TOKEN,

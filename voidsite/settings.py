@@ -302,6 +302,67 @@ DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
 
 
 # --- billing: BTCPay payments --------------------------------------------------------
+# Payments are on when BTCPAY_URL, BTCPAY_STORE_ID and BTCPAY_API_KEY are set (the
+# webhook also needs BTCPAY_WEBHOOK_SECRET); otherwise the payment endpoints answer 503.
+# Imported here, not at the top, so this section merges apart from the others.
+from decimal import Decimal  # noqa: E402 (see the line above)
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402 (see above)
+
+BTCPAY_URL = env.str("BTCPAY_URL", default="").rstrip("/")
+BTCPAY_STORE_ID = env.str("BTCPAY_STORE_ID", default="")
+BTCPAY_API_KEY = env.str("BTCPAY_API_KEY", default="")
+BTCPAY_WEBHOOK_SECRET = env.str("BTCPAY_WEBHOOK_SECRET", default="")
+BTCPAY_TIMEOUT = env.float("BTCPAY_TIMEOUT", default=10.0)
+BTCPAY_INVOICE_EXPIRY_MINUTES = env.int("BTCPAY_INVOICE_EXPIRY_MINUTES", default=60)
+BTCPAY_REDIRECT_URL = env.str("BTCPAY_REDIRECT_URL", default="")
+# btcpay_sync re-checks unsettled invoices created within this many days.
+BTCPAY_SYNC_MAX_AGE_DAYS = env.int("BTCPAY_SYNC_MAX_AGE_DAYS", default=14)
+PAYMENTS_CURRENCY = env.str("PAYMENTS_CURRENCY", default="USD").upper()
+
+
+def _price_list(name: str, default: str) -> dict[int, Decimal]:
+    """``"1000:1.00,5000:4.50"`` → ``{1000: Decimal("1.00"), ...}`` (units : price in PAYMENTS_CURRENCY)."""
+    raw = env.str(name, default=default)
+    packs: dict[int, Decimal] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            units, price = item.split(":")
+            packs[int(units)] = Decimal(price.strip())
+        except (ValueError, ArithmeticError):
+            raise ImproperlyConfigured(f"{name}: '{item}' is not <units>:<price>") from None
+        if int(units) <= 0 or not packs[int(units)].is_finite() or packs[int(units)] <= 0:
+            raise ImproperlyConfigured(f"{name}: '{item}' needs positive units and price")
+    return packs
+
+
+def _decimal_or_none(name: str) -> Decimal | None:
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise ImproperlyConfigured(f"{name}: '{raw}' is not a decimal number") from None
+    if not value.is_finite() or value <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number")
+    return value
+
+
+# Pro credits: fixed packs, and optionally any count in [PRO_MIN_CREDITS, PRO_MAX_CREDITS]
+# at PRO_PRICE_PER_CREDIT (rounded up to the cent). The default accepts the VOID
+# client's default request (1 USD for 1,000 credits).
+PRO_PACKS = _price_list("PRO_PACKS", "1000:1")
+PRO_PRICE_PER_CREDIT = _decimal_or_none("PRO_PRICE_PER_CREDIT")
+PRO_MIN_CREDITS = env.int("PRO_MIN_CREDITS", default=100)
+PRO_MAX_CREDITS = env.int("PRO_MAX_CREDITS", default=1_000_000)
+# Token top-ups for signed-in users: packs of tokens.
+TOPUP_PACKS = _price_list("TOPUP_PACKS", "1000000:5")
+# Claims of a pro invoice without the claim secret create-invoice returned (the seed's
+# clients send none). Off: only the invoice's creator can claim it.
+PRO_CLAIM_WITHOUT_SECRET = env.bool("PRO_CLAIM_WITHOUT_SECRET", default=True)
+# Invoices one client address may request (create-invoice and top-ups together).
+PAYMENTS_CREATE_RATE = env.str("PAYMENTS_CREATE_RATE", default="10/m")
 
 # (end of section)
 
