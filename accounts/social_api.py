@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
@@ -187,6 +188,14 @@ class DiscordAuthView(APIView):
         return Response({"auth_url": discord.authorize_url(state=state)})
 
 
+class AppRedirect(HttpResponseRedirect):
+    """A redirect to a configured app URL, which may use the app's own scheme (``hazebot://``)."""
+
+    def __init__(self, url: str, *args, **kwargs):
+        self.allowed_schemes = ["https", "http", urlsplit(url).scheme]
+        super().__init__(url, *args, **kwargs)
+
+
 def discord_callback(request):
     """Discord's redirect back: sign in (or link), then send the browser to the app.
 
@@ -208,13 +217,13 @@ def discord_callback(request):
         platform = query_platform or "web"
         if social.platform_url(platform=platform) is None:
             return json_error(exc.detail, 400)
-        return HttpResponseRedirect(social.app_redirect_url(platform=platform, params={"error": exc.reason}))
+        return AppRedirect(social.app_redirect_url(platform=platform, params={"error": exc.reason}))
     platform = query_platform or state["platform"]
     if social.platform_url(platform=platform) is None:
         return json_error("Unknown or unconfigured platform.", 400)
 
     def back(**params) -> HttpResponseRedirect:
-        return HttpResponseRedirect(social.app_redirect_url(platform=platform, params=params))
+        return AppRedirect(social.app_redirect_url(platform=platform, params=params))
 
     if request.GET.get("error"):  # the person declined on Discord's page
         return back(error="access_denied")
