@@ -154,7 +154,7 @@ class GoogleConnectView(APIView):
         return Response({"linked": True, "provider": google.PROVIDER})
 
 
-class DiscordAuthView(APIView):
+class DiscordAuthView(_NoChallenge401, APIView):
     """HazeBot: the Discord authorize URL with a signed, single-use ``state``.
 
     ``?platform=web|android|ios`` picks the app the callback returns to;
