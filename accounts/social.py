@@ -262,7 +262,9 @@ def google_sociallogin_save(*, sociallogin, picture: str = "", connect_user=None
             get_user_model().objects.filter(pk=user.pk).update(avatar_url=picture)
             user.avatar_url = picture
 
-    return _save_sociallogin(sociallogin=sociallogin, connect_user=connect_user, prepare_new_user=prepare, update_user=update)
+    return _save_sociallogin(
+        sociallogin=sociallogin, connect_user=connect_user, prepare_new_user=prepare, update_user=update
+    )
 
 
 @dataclass(frozen=True)
@@ -330,7 +332,9 @@ def discord_sociallogin_save(*, sociallogin, role: str, connect_user=None):
                 setattr(user, name, value)
         user_role_apply(user=user, role=role)
 
-    return _save_sociallogin(sociallogin=sociallogin, connect_user=connect_user, prepare_new_user=prepare, update_user=update)
+    return _save_sociallogin(
+        sociallogin=sociallogin, connect_user=connect_user, prepare_new_user=prepare, update_user=update
+    )
 
 
 def discord_sign_in(*, code: str, connect_user_id: int | None = None):

@@ -135,9 +135,7 @@ class GoogleAuthView(_NoChallenge401, APIView):
         )
 
 
-_Linked = inline_serializer(
-    "SocialLinked", {"linked": serializers.BooleanField(), "provider": serializers.CharField()}
-)
+_Linked = inline_serializer("SocialLinked", {"linked": serializers.BooleanField(), "provider": serializers.CharField()})
 
 
 class GoogleConnectView(APIView):

@@ -91,7 +91,9 @@ class FakeGoogle:
     def access_token(self, user: GoogleUser, *, client_id: str, expires_in: int = 3600, azp: str | None = None) -> str:
         """A Google access token for ``user`` issued to ``client_id`` (negative ``expires_in``: expired)."""
         raw = "ya29." + secrets.token_urlsafe(32)
-        self.tokens[raw] = _AccessToken(user=user, client_id=client_id, exp=time.time() + expires_in, azp=azp or client_id)
+        self.tokens[raw] = _AccessToken(
+            user=user, client_id=client_id, exp=time.time() + expires_in, azp=azp or client_id
+        )
         return raw
 
     def id_token(self, user: GoogleUser, *, client_id: str, expires_in: int = 3600, issuer: str = ISSUER) -> str:

@@ -5,7 +5,7 @@ from allauth.socialaccount.models import SocialAccount
 
 from accounts import social
 from accounts.models import Role, User
-from accounts.tests.social_fixtures import (  # noqa: F401 (pytest fixtures)
+from accounts.tests.social.conftest import (
     ADMIN_ROLE,
     APP_URLS,
     DISCORD_CLIENT_ID,
@@ -13,9 +13,6 @@ from accounts.tests.social_fixtures import (  # noqa: F401 (pytest fixtures)
     LOOTLING_ROLE,
     MOD_ROLE,
     REDIRECT_URI,
-    discord_fake,
-    google_fake,
-    social_settings,
 )
 from fakes.discord import DiscordUser
 

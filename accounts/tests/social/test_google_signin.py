@@ -2,12 +2,7 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 
 from accounts import google
-from accounts.tests.social_fixtures import (  # noqa: F401 (pytest fixtures)
-    GOOGLE_CLIENT_ID,
-    discord_fake,
-    google_fake,
-    social_settings,
-)
+from accounts.tests.social.conftest import GOOGLE_CLIENT_ID
 from billing.models import TokenBalance
 from fakes.google import GoogleUser
 

@@ -9,7 +9,7 @@ from fakes.google import FakeGoogle
 
 GOOGLE_CLIENT_ID = "ours.apps.googleusercontent.com"
 DISCORD_CLIENT_ID = "1100000000000000001"
-DISCORD_SECRET = "discord-test-secret"  # noqa: S105 (a test fixture value)
+DISCORD_SECRET = "discord-test-secret"
 GUILD_ID = "900000000000000001"
 ADMIN_ROLE, MOD_ROLE, LOOTLING_ROLE = "500000000000000001", "500000000000000002", "500000000000000003"
 REDIRECT_URI = "https://voidsite.example/api/discord/callback"

@@ -6,16 +6,7 @@ from django.contrib.admin.sites import site
 from django.test import Client
 
 from accounts.models import Role, User
-from accounts.tests.social_fixtures import (  # noqa: F401 (pytest fixtures)
-    ADMIN_ROLE,
-    GOOGLE_CLIENT_ID,
-    LOOTLING_ROLE,
-    MOD_ROLE,
-    REDIRECT_URI,
-    discord_fake,
-    google_fake,
-    social_settings,
-)
+from accounts.tests.social.conftest import ADMIN_ROLE, GOOGLE_CLIENT_ID, LOOTLING_ROLE, MOD_ROLE, REDIRECT_URI
 from fakes.discord import DiscordUser
 from fakes.google import GoogleUser
 
@@ -117,7 +108,7 @@ def admin_discord_login(browser, discord_fake, *, roles):
     start = browser.post("/accounts/discord/login/?process=login&next=/admin/")
     assert start.status_code == 302
     query = parse_qs(urlsplit(start["Location"]).query)
-    assert query["scope"] == ["identify guilds.members.read"]
+    assert set(query["scope"][0].split()) == {"identify", "guilds.members.read"}
     code = discord_fake.authorize(HAZE, roles=roles, redirect_uri=query["redirect_uri"][0])
     return browser.get("/accounts/discord/login/callback/", {"code": code, "state": query["state"][0]})
 
