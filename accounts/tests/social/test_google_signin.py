@@ -150,3 +150,32 @@ def test_a_deactivated_user_is_not_served_from_the_cache(social_settings, google
     type(user).objects.filter(pk=user.pk).update(is_active=False)
     with pytest.raises(google.GoogleAuthError):
         google.user_for_access_token(token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_first_sign_ins_make_one_user(require_postgres, social_settings, google_fake):
+    import threading
+
+    from django.db import connection
+
+    tokens = [google_fake.access_token(JANE, client_id=GOOGLE_CLIENT_ID) for _ in range(4)]
+    barrier = threading.Barrier(len(tokens))
+    results, errors = [], []
+
+    def sign_in_once(token):
+        try:
+            barrier.wait()
+            results.append(google.user_for_access_token(token).pk)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sign_in_once, args=(t,)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(results)) == 1
+    assert SocialAccount.objects.filter(provider="google", uid=JANE.sub).count() == 1
