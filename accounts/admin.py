@@ -25,3 +25,8 @@ class RevokedTokenAdmin(admin.ModelAdmin):
     list_display = ("jti", "user", "revoked_at", "expires_at")
     search_fields = ("jti", "user__username")
     readonly_fields = ("jti", "user", "revoked_at", "expires_at")
+
+
+# Staff may sign in with Discord as well as with a password: the login page adds
+# allauth's Discord button (roles are checked by accounts.allauth_adapter).
+admin.site.login_template = "accounts/admin_login.html"

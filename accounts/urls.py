@@ -10,3 +10,14 @@ urlpatterns = [
     path("api/users/me", api.MeView.as_view(), name="users-me"),
     path("api/users/<str:user_id>", api.UserDetailView.as_view(), name="users-detail"),
 ]
+
+# --- Google and Discord sign-in (accounts.social_api) ---
+from accounts import social_api  # noqa: E402 (appended section; keeps the shared list above untouched)
+
+urlpatterns += [
+    path("api/auth/google", social_api.GoogleAuthView.as_view(), name="auth-google"),
+    path("api/auth/google/connect", social_api.GoogleConnectView.as_view(), name="auth-google-connect"),
+    path("api/discord/auth", social_api.DiscordAuthView.as_view(), name="discord-auth"),
+    path("api/discord/callback", social_api.discord_callback, name="discord-callback"),
+    path("api/discord/exchange", social_api.DiscordExchangeView.as_view(), name="discord-exchange"),
+]

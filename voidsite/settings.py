@@ -284,6 +284,55 @@ LOGGING = {
 }
 
 # --- accounts: Google and Discord sign-in, push ------------------------------------
+# Google sign-in (ByteChat): on when GOOGLE_CLIENT_ID is set.
+GOOGLE_CLIENT_ID = env.str("GOOGLE_CLIENT_ID", default="")
+GOOGLE_CLIENT_SECRET = env.str("GOOGLE_CLIENT_SECRET", default="")
+# Further OAuth client ids of the same Google project (Android, iOS) whose access tokens are accepted.
+GOOGLE_EXTRA_CLIENT_IDS = env.list("GOOGLE_EXTRA_CLIENT_IDS", default=[])
+GOOGLE_TOKENINFO_URL = env.str("GOOGLE_TOKENINFO_URL", default="https://oauth2.googleapis.com/tokeninfo")
+GOOGLE_USERINFO_URL = env.str("GOOGLE_USERINFO_URL", default="https://www.googleapis.com/oauth2/v3/userinfo")
+# Seconds a verified Google access token is remembered (never past its own expiry).
+GOOGLE_TOKEN_CACHE_TTL = env.int("GOOGLE_TOKEN_CACHE_TTL", default=300)
+
+# Discord sign-in (HazeBot): on when client id, secret, redirect URI and guild id are all set.
+DISCORD_CLIENT_ID = env.str("DISCORD_CLIENT_ID", default="")
+DISCORD_CLIENT_SECRET = env.str("DISCORD_CLIENT_SECRET", default="")
+DISCORD_REDIRECT_URI = env.str("DISCORD_REDIRECT_URI", default="")
+DISCORD_GUILD_ID = env.str("DISCORD_GUILD_ID", default="")
+DISCORD_API_URL = env.str("DISCORD_API_URL", default="https://discord.com/api")
+DISCORD_AUTHORIZE_URL = env.str("DISCORD_AUTHORIZE_URL", default="https://discord.com/oauth2/authorize")
+ADMIN_ROLE_ID = env.str("ADMIN_ROLE_ID", default="")
+MODERATOR_ROLE_ID = env.str("MODERATOR_ROLE_ID", default="")
+LOOTLING_ROLE_ID = env.str("LOOTLING_ROLE_ID", default="")
+# Where /api/discord/callback may send the browser back to, per platform (unset = refused).
+DISCORD_APP_URLS = {
+    "web": env.str("DISCORD_APP_URL_WEB", default=""),
+    "android": env.str("DISCORD_APP_URL_ANDROID", default=""),
+    "ios": env.str("DISCORD_APP_URL_IOS", default=""),
+}
+DISCORD_STATE_MAX_AGE = env.int("DISCORD_STATE_MAX_AGE", default=600)
+# Seconds the one-time code in the app redirect stays redeemable.
+SOCIAL_APP_CODE_TTL = env.int("SOCIAL_APP_CODE_TTL", default=120)
+SOCIAL_HTTP_TIMEOUT = env.float("SOCIAL_HTTP_TIMEOUT", default=10.0)
+# Test seam: an httpx transport for every Google/Discord request (ours and allauth's). None = the network.
+SOCIAL_HTTP_TRANSPORT = None
+
+SOCIALACCOUNT_ADAPTER = "accounts.allauth_adapter.SocialAccountAdapter"
+SOCIALACCOUNT_STORE_TOKENS = False  # never keep provider tokens
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # link accounts only on purpose (connect), never by e-mail
+SOCIALACCOUNT_REQUESTS_TIMEOUT = int(SOCIAL_HTTP_TIMEOUT)
+SOCIALACCOUNT_PROVIDERS: dict = {}
+if GOOGLE_CLIENT_ID:
+    SOCIALACCOUNT_PROVIDERS["google"] = {
+        "APP": {"client_id": GOOGLE_CLIENT_ID, "secret": GOOGLE_CLIENT_SECRET},
+        "SCOPE": ["profile", "email"],
+    }
+if DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET:
+    SOCIALACCOUNT_PROVIDERS["discord"] = {
+        "APP": {"client_id": DISCORD_CLIENT_ID, "secret": DISCORD_CLIENT_SECRET},
+        "SCOPE": ["identify", "guilds.members.read"],
+    }
+
 
 # (end of section)
 
