@@ -25,3 +25,30 @@ class RevokedTokenAdmin(admin.ModelAdmin):
     list_display = ("jti", "user", "revoked_at", "expires_at")
     search_fields = ("jti", "user__username")
     readonly_fields = ("jti", "user", "revoked_at", "expires_at")
+
+
+# --- app analytics (issue 7) ---
+from accounts.models import AppSession, DailyUserActivity  # noqa: E402 (appended block for the analytics models)
+
+
+@admin.register(AppSession)
+class AppSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "platform", "started_at", "last_activity", "action_count")
+    list_filter = ("platform",)
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    date_hierarchy = "last_activity"
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(DailyUserActivity)
+class DailyUserActivityAdmin(admin.ModelAdmin):
+    list_display = ("date", "user", "sessions", "actions", "session_seconds")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    date_hierarchy = "date"
+
+    def has_add_permission(self, request):
+        return False

@@ -10,3 +10,11 @@ urlpatterns = [
     path("api/users/me", api.MeView.as_view(), name="users-me"),
     path("api/users/<str:user_id>", api.UserDetailView.as_view(), name="users-detail"),
 ]
+
+# --- app analytics (issue 7) ---
+from accounts import analytics_api  # noqa: E402 (appended block, kept apart from the shared list above)
+
+urlpatterns += [
+    path("api/stats", analytics_api.StatsView.as_view(), name="analytics-stats"),
+    path("api/active-sessions", analytics_api.ActiveSessionsView.as_view(), name="analytics-active-sessions"),
+]
