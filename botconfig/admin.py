@@ -8,6 +8,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import analytics
 from botconfig import charts, selectors, services
+from botconfig.defaults import DEFAULTS
 from botconfig.models import BotState, Broadcast, ConfigSection, Priority, TrackedPlayer
 from botconfig.serializers import section_validate
 from voidsite.errors import _first_message
@@ -47,6 +48,12 @@ class ConfigSectionAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        # Sections are stored on first change; list every one so staff can edit any.
+        for name in DEFAULTS:
+            ConfigSection.objects.get_or_create(name=name)
+        return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):
         reason = "admin revert" if "/history/" in request.path else "admin edit"

@@ -6,16 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-SECTIONS = ("general", "channels", "roles", "meme", "rocket_league", "welcome", "server_guide", "tickets")
-
-
-def create_sections(apps, schema_editor):
-    """One row per section (defaults, version 1), so staff can edit every section in admin."""
-    ConfigSection = apps.get_model("botconfig", "ConfigSection")
-    for name in SECTIONS:
-        ConfigSection.objects.get_or_create(name=name)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -90,5 +80,4 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('platform', 'username'), name='tracked_player_unique')],
             },
         ),
-        migrations.RunPython(create_sections, migrations.RunPython.noop),
     ]

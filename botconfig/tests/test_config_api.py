@@ -96,7 +96,9 @@ def test_nothing_is_half_saved_when_one_field_is_wrong(client_for, admin_user):
 
 def test_a_valid_snowflake_and_nested_guide_are_saved(client_for, admin_user):
     client = client_for(admin_user)
-    assert client.put("/api/config/channels", {"log_channel_id": "123456789012345678"}, format="json").status_code == 200
+    assert (
+        client.put("/api/config/channels", {"log_channel_id": "123456789012345678"}, format="json").status_code == 200
+    )
     guide = {"categories": [{"name": "Games", "description": "", "channel_ids": ["223456789012345678"]}]}
     assert client.put("/api/config/server_guide", guide, format="json").status_code == 200
     assert config_get("server_guide")["categories"][0]["channel_ids"] == ["223456789012345678"]
@@ -105,7 +107,9 @@ def test_a_valid_snowflake_and_nested_guide_are_saved(client_for, admin_user):
 
 def test_a_stale_if_match_is_a_409_and_changes_nothing(client_for, admin_user):
     client = client_for(admin_user)
-    assert client.put("/api/config/general", {"bot_name": "First"}, format="json", HTTP_IF_MATCH='"1"').status_code == 200
+    assert (
+        client.put("/api/config/general", {"bot_name": "First"}, format="json", HTTP_IF_MATCH='"1"').status_code == 200
+    )
     response = client.put("/api/config/general", {"bot_name": "Second"}, format="json", HTTP_IF_MATCH='"1"')
     assert response.status_code == 409
     assert response["ETag"] == '"2"'
