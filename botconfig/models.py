@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -54,7 +55,11 @@ class TrackedPlayer(models.Model):
 
     platform = models.CharField(max_length=8, choices=Platform.choices)
     username = models.CharField(max_length=64)
-    discord_user_id = models.CharField(max_length=20, blank=True)
+    discord_user_id = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]{17,20}$", "A Discord id is a string of 17 to 20 digits.")],
+    )
     ranks = models.JSONField(default=dict, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)

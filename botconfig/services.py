@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from botconfig import lemmy, reddit, trn
@@ -175,11 +176,17 @@ def rank_changes(*, old: dict, new: dict) -> list[dict]:
     return changes
 
 
-def tracked_players_check(*, client=None) -> dict:
-    """Refresh every tracked player's ranks from the Tracker Network; send each
-    change to the bot as a ``rank.changed`` event. Returns a summary."""
+def tracked_players_check(*, only_due: bool = False, client=None) -> dict:
+    """Refresh tracked players' ranks from the Tracker Network; send each change to
+    the bot as a ``rank.changed`` event. ``only_due`` skips players checked within
+    the configured ``rank_check_interval_hours`` (for an hourly cron). Returns a summary."""
+    players = TrackedPlayer.objects.order_by("pk")
+    if only_due:
+        hours = config_get("rocket_league")["rank_check_interval_hours"]
+        cutoff = timezone.now() - timedelta(hours=hours)
+        players = players.filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=cutoff))
     summary = {"checked": 0, "changed": 0, "errors": 0, "changes": []}
-    for player in TrackedPlayer.objects.order_by("pk"):
+    for player in players:
         try:
             profile = trn.profile_get(platform=player.platform, username=player.username, client=client)
         except trn.TrnError as exc:

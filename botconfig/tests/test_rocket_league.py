@@ -137,3 +137,15 @@ def test_the_check_ranks_command_records_errors_and_goes_on(fake_trn, capsys):
     call_command("check_ranks")
     assert "checked=1 changed=1 errors=1" in capsys.readouterr().out
     assert TrackedPlayer.objects.get(username="Gone").last_error == "player not found"
+
+
+def test_the_cron_mode_only_checks_players_that_are_due(fake_trn, capsys):
+    from django.utils import timezone
+
+    fake_trn.add_player("epic", "Fresh", RANKS)
+    fake_trn.add_player("epic", "Due", RANKS)
+    TrackedPlayer.objects.create(platform="epic", username="Fresh", last_checked_at=timezone.now())
+    TrackedPlayer.objects.create(platform="epic", username="Due")
+    call_command("check_ranks", "--due")
+    assert "checked=1 changed=1 errors=0" in capsys.readouterr().out
+    assert [r.url.path.rsplit("/", 1)[1] for r in fake_trn.requests] == ["Due"]
