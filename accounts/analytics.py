@@ -16,14 +16,17 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, F, Sum
+from django.dispatch import receiver
+from django.test.signals import setting_changed
 from django.utils import timezone
 from django.utils.functional import LazyObject, empty
 
@@ -34,13 +37,47 @@ log = logging.getLogger("voidsite.analytics")
 PLATFORMS = frozenset(AppPlatform.values)
 
 
-@dataclass(slots=True, frozen=True)
-class Event:
+class Event(NamedTuple):
     user_id: int
     platform: str
     name: str
     status: int
-    at: datetime
+    at: float | datetime  # epoch seconds on the request path (cheap); a datetime is accepted too
+
+
+class _Conf(NamedTuple):
+    enabled: bool
+    prefixes: tuple[str, ...]
+    buffer_max: int
+    batch_size: int
+    background: bool
+
+
+_conf: _Conf | None = None
+
+
+def conf() -> _Conf:
+    """The analytics settings, read once (``settings.X`` costs microseconds per access)."""
+    global _conf
+    if _conf is None:
+        _conf = _Conf(
+            enabled=settings.ANALYTICS_ENABLED,
+            prefixes=tuple(settings.API_PATH_PREFIXES),
+            buffer_max=settings.ANALYTICS_BUFFER_MAX,
+            batch_size=settings.ANALYTICS_BATCH_SIZE,
+            background=settings.ANALYTICS_BACKGROUND,
+        )
+    return _conf
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs):
+    global _conf
+    _conf = None
+
+
+def _as_datetime(value: float | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(value, tz=UTC)
 
 
 def platform_from_header(value: str | None) -> str:
@@ -61,15 +98,17 @@ class AnalyticsBuffer:
         self.dropped = 0
 
     def add(self, event: Event) -> None:
+        cfg = conf()
         with self._lock:
-            if len(self._events) >= settings.ANALYTICS_BUFFER_MAX:
+            if len(self._events) >= cfg.buffer_max:
                 self.dropped += 1
                 return
             self._events.append(event)
             size = len(self._events)
-        if settings.ANALYTICS_BACKGROUND:
-            self._ensure_writer()
-            if size >= settings.ANALYTICS_BATCH_SIZE:
+        if cfg.background:
+            if self._thread is None:
+                self._ensure_writer()
+            if size >= cfg.batch_size:
                 self._wake.set()
 
     def __len__(self) -> int:
@@ -148,7 +187,8 @@ def _resolved_user(request):
 
 
 def analytics_record(request, response) -> None:
-    if not settings.ANALYTICS_ENABLED or not request.path.startswith(settings.API_PATH_PREFIXES):
+    cfg = conf()
+    if not cfg.enabled or not request.path.startswith(cfg.prefixes):
         return
     user = _resolved_user(request)
     if user is None:
@@ -158,10 +198,10 @@ def analytics_record(request, response) -> None:
     buffer.add(
         Event(
             user_id=user.pk,
-            platform=platform_from_header(request.headers.get("X-Platform")),
+            platform=platform_from_header(request.META.get("HTTP_X_PLATFORM")),
             name=f"{request.method} {route}"[:160],
             status=response.status_code,
-            at=timezone.now(),
+            at=time.time(),
         )
     )
 
@@ -202,7 +242,7 @@ def analytics_events_write(*, events: list[Event]) -> None:
     other's counts; daily rows grow by ``F()`` increments for the same reason.
     """
     idle = timedelta(seconds=settings.ANALYTICS_SESSION_IDLE)
-    events = sorted(events, key=lambda e: e.at)
+    events = sorted((e._replace(at=_as_datetime(e.at)) for e in events), key=lambda e: e.at)
     with transaction.atomic():
         users = set(User.objects.filter(pk__in={e.user_id for e in events}).values_list("pk", flat=True))
         open_sessions: dict[tuple[int, str], AppSession] = {}
