@@ -1,5 +1,7 @@
 """HazeBot's analytics endpoints (admin): ``GET /api/stats`` and ``GET /api/active-sessions``."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -8,6 +10,7 @@ from accounts.permissions import IsAdminRole
 from voidsite.errors import json_error
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class StatsView(APIView):
     permission_classes = [IsAdminRole]
 
@@ -20,6 +23,7 @@ class StatsView(APIView):
         return Response(analytics.analytics_stats(days=int(raw)))
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class ActiveSessionsView(APIView):
     permission_classes = [IsAdminRole]
 

@@ -6,6 +6,8 @@ import re
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission
@@ -63,6 +65,7 @@ def parse_if_match(header: str | None) -> int | None:
     return int(match.group(1))
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class ConfigAllView(APIView):
     permission_classes = [IsAdminOrBot]
 
@@ -70,6 +73,10 @@ class ConfigAllView(APIView):
         return Response(selectors.config_get_all())
 
 
+@extend_schema_view(
+    get=extend_schema(responses=OpenApiTypes.OBJECT),
+    put=extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT),
+)
 class ConfigSectionView(APIView):
     """``GET``/``PUT /api/config/<section>``. ``PUT`` takes any subset of the section's
     fields; with ``If-Match: "<version>"`` it is refused with 409 when the section has
@@ -107,6 +114,7 @@ class ConfigSectionView(APIView):
 # --- cogs ---------------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class CogListView(APIView):
     permission_classes = [IsAdminRole]
 
@@ -119,6 +127,7 @@ class CogCommandInput(serializers.Serializer):
     cog_name = serializers.CharField(max_length=100)
 
 
+@extend_schema_view(post=extend_schema(request=CogCommandInput, responses=OpenApiTypes.OBJECT))
 class CogCommandView(APIView):
     permission_classes = [IsAdminRole]
     action: str = ""
@@ -156,6 +165,7 @@ class CogCommandView(APIView):
 # --- Rocket League --------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class RocketLeagueStatsView(APIView):
     def get(self, request, platform, username):
         if platform not in trn.PLATFORMS:
@@ -171,6 +181,7 @@ class RocketLeagueStatsView(APIView):
         return Response(body)
 
 
+@extend_schema_view(post=extend_schema(request=None, responses=OpenApiTypes.OBJECT))
 class CheckRanksView(APIView):
     permission_classes = [IsAdminRole]
 
@@ -181,6 +192,7 @@ class CheckRanksView(APIView):
 # --- memes ------------------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class RandomMemeView(APIView):
     def get(self, request):
         source = request.query_params.get("source") or None
@@ -199,6 +211,7 @@ class RandomMemeView(APIView):
 # --- admin ---------------------------------------------------------------------------------
 
 
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
 class AdminStatsView(APIView):
     permission_classes = [IsAdminRole]
 
@@ -212,6 +225,7 @@ class BroadcastInput(serializers.Serializer):
     priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
 
 
+@extend_schema_view(post=extend_schema(request=BroadcastInput, responses=OpenApiTypes.OBJECT))
 class BroadcastView(APIView):
     permission_classes = [IsAdminRole]
 
