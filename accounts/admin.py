@@ -30,3 +30,30 @@ class RevokedTokenAdmin(admin.ModelAdmin):
 # Staff may sign in with Discord as well as with a password: the login page adds
 # allauth's Discord button (roles are checked by accounts.allauth_adapter).
 admin.site.login_template = "accounts/admin_login.html"
+
+
+# --- app analytics (issue 7) ---
+from accounts.models import AppSession, DailyUserActivity  # noqa: E402 (appended block for the analytics models)
+
+
+@admin.register(AppSession)
+class AppSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "user", "platform", "started_at", "last_activity", "action_count")
+    list_filter = ("platform",)
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    date_hierarchy = "last_activity"
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(DailyUserActivity)
+class DailyUserActivityAdmin(admin.ModelAdmin):
+    list_display = ("date", "user", "sessions", "actions", "session_seconds")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    date_hierarchy = "date"
+
+    def has_add_permission(self, request):
+        return False

@@ -21,3 +21,11 @@ urlpatterns += [
     path("api/discord/callback", social_api.discord_callback, name="discord-callback"),
     path("api/discord/exchange", social_api.DiscordExchangeView.as_view(), name="discord-exchange"),
 ]
+
+# --- app analytics (issue 7) ---
+from accounts import analytics_api  # noqa: E402 (appended block, kept apart from the shared list above)
+
+urlpatterns += [
+    path("api/stats", analytics_api.StatsView.as_view(), name="analytics-stats"),
+    path("api/active-sessions", analytics_api.ActiveSessionsView.as_view(), name="analytics-active-sessions"),
+]

@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from botconfig.consumers import BotConsumer
+
+websocket_urlpatterns = [
+    path("ws/bot/", BotConsumer.as_asgi()),
+]

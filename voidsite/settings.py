@@ -422,3 +422,34 @@ PAYMENTS_CREATE_RATE = env.str("PAYMENTS_CREATE_RATE", default="10/m")
 
 
 # --- botconfig: bot channel, Rocket League, memes ------------------------------------
+# The bot's WebSocket: seconds the API waits for the bot to answer a cog command
+# (then 504), and seconds without a heartbeat after which the bot counts as offline.
+BOT_COMMAND_TIMEOUT = env.float("BOT_COMMAND_TIMEOUT", default=10.0)
+BOT_HEARTBEAT_TIMEOUT = env.int("BOT_HEARTBEAT_TIMEOUT", default=90)
+
+# Tracker Network (Rocket League ranks). No key: requests go out without one and
+# the upstream answers 401, which the API reports as 502.
+ROCKET_LEAGUE_API_URL = env.str("ROCKET_LEAGUE_API_URL", default="https://public-api.tracker.gg")
+ROCKET_LEAGUE_API_KEY = env.str("ROCKET_LEAGUE_API_KEY", default="")
+ROCKET_LEAGUE_TIMEOUT = env.float("ROCKET_LEAGUE_TIMEOUT", default=10.0)
+# How long a stale rank answer may still be served while the upstream is down.
+ROCKET_LEAGUE_STALE_SECONDS = env.int("ROCKET_LEAGUE_STALE_SECONDS", default=7 * 24 * 3600)
+
+# Memes: Reddit's and a Lemmy instance's public JSON APIs.
+REDDIT_BASE_URL = env.str("REDDIT_BASE_URL", default="https://www.reddit.com")
+LEMMY_BASE_URL = env.str("LEMMY_BASE_URL", default="https://lemmy.world")
+MEMES_USER_AGENT = env.str("MEMES_USER_AGENT", default="voidsite-hazebot/1.0 (meme fetcher)")
+MEMES_TIMEOUT = env.float("MEMES_TIMEOUT", default=10.0)
+
+# App analytics (accounts.analytics): events are buffered in memory and written in
+# batches every ANALYTICS_FLUSH_SECONDS or at ANALYTICS_BATCH_SIZE events.
+ANALYTICS_ENABLED = env.bool("ANALYTICS_ENABLED", default=True)
+ANALYTICS_FLUSH_SECONDS = env.float("ANALYTICS_FLUSH_SECONDS", default=10.0)
+ANALYTICS_BATCH_SIZE = env.int("ANALYTICS_BATCH_SIZE", default=500)
+ANALYTICS_BUFFER_MAX = env.int("ANALYTICS_BUFFER_MAX", default=50_000)
+ANALYTICS_SESSION_IDLE = env.int("ANALYTICS_SESSION_IDLE", default=30 * 60)
+# Tests flush explicitly; a background writer thread would race the test database.
+ANALYTICS_BACKGROUND = env.bool("ANALYTICS_BACKGROUND", default=not TESTING)
+MIDDLEWARE.append("accounts.analytics.AnalyticsMiddleware")
+
+# (end of section)
