@@ -65,7 +65,7 @@ def parse_if_match(header: str | None) -> int | None:
     return int(match.group(1))
 
 
-@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT))
+@extend_schema_view(get=extend_schema(responses=OpenApiTypes.OBJECT, operation_id="api_config_all"))
 class ConfigAllView(APIView):
     permission_classes = [IsAdminOrBot]
 

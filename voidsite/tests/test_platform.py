@@ -101,3 +101,12 @@ def test_production_mode_refuses_to_start_without_a_secret_key_in_one_line():
     assert result.stderr.strip().splitlines() == [
         "voidsite: SECRET_KEY is not set (use 50+ random characters, or DEBUG=1 for development)."
     ]
+
+
+def test_the_openapi_schema_generates_without_warnings():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # --fail-on-warn: an undocumented authenticator or an operationId collision fails the build
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO(), stderr=StringIO())
