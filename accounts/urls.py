@@ -10,3 +10,13 @@ urlpatterns = [
     path("api/users/me", api.MeView.as_view(), name="users-me"),
     path("api/users/<str:user_id>", api.UserDetailView.as_view(), name="users-detail"),
 ]
+
+# --- push devices (HazeBot /api/notifications/*) ---
+from accounts import notifications_api  # noqa: E402 (an appended block keeps merges of this shared file simple)
+
+urlpatterns += [
+    path(
+        "api/notifications/register-token", notifications_api.RegisterTokenView.as_view(), name="notifications-register"
+    ),
+    path("api/notifications/test", notifications_api.TestNotificationView.as_view(), name="notifications-test"),
+]

@@ -285,6 +285,22 @@ LOGGING = {
 
 # --- accounts: Google and Discord sign-in, push ------------------------------------
 
+# Push (FCM HTTP v1 via firebase-admin). Off while FIREBASE_CREDENTIALS is empty.
+# A service-account JSON file path, or the JSON itself.
+FIREBASE_CREDENTIALS = env.str("FIREBASE_CREDENTIALS", default="")
+# Defaults to the service account's project_id.
+FIREBASE_PROJECT_ID = env.str("FIREBASE_PROJECT_ID", default="")
+# Only for fakes and emulators: where firebase-admin's calls to fcm.googleapis.com go.
+FCM_URL = env.str("FCM_URL", default="https://fcm.googleapis.com")
+PUSH_TIMEOUT = env.float("PUSH_TIMEOUT", default=10.0)
+PUSH_WORKERS = env.int("PUSH_WORKERS", default=2)
+INSTALLED_APPS.append("fcm_django")
+FCM_DJANGO_SETTINGS = {
+    "ONE_DEVICE_PER_USER": False,
+    "DELETE_INACTIVE_DEVICES": False,
+    "UPDATE_ON_DUPLICATE_REG_ID": True,
+}
+
 # (end of section)
 
 
@@ -307,6 +323,12 @@ DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
 
 
 # --- tickets ----------------------------------------------------------------------
+
+# Seconds a ticket socket's room presence lives without renewal (push skips users in the room).
+TICKETS_PRESENCE_TTL = env.int("TICKETS_PRESENCE_TTL", default=90)
+# Per-connection message rate on /ws/tickets/ (messages per second, burst).
+TICKETS_WS_RATE = env.float("TICKETS_WS_RATE", default=5.0)
+TICKETS_WS_BURST = env.float("TICKETS_WS_BURST", default=20.0)
 
 # (end of section)
 
