@@ -1,7 +1,7 @@
 """A fake Firebase Cloud Messaging server on loopback, speaking FCM HTTP v1 and Google's OAuth token endpoint.
 
 - ``POST /token``: the service-account JWT-bearer grant. The assertion is checked
-  against the fake service account's public key (RS256, ``aud`` = the token URL);
+  against the fake service account's public key (RS256, ``aud`` = Google's token URL);
   answers ``{"access_token", "expires_in", "token_type": "Bearer"}``.
 - ``POST /v1/projects/{project}/messages:send``: needs ``Authorization: Bearer
   <issued token>``; body ``{"message": {...}, "validate_only": bool}``. Success is
@@ -24,6 +24,9 @@ from urllib.parse import parse_qs
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+# Google's token endpoint expects this audience in the assertion, whatever URL it was posted to.
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # noqa: S105 (a public URL, not a secret)
 
 _KEY_CACHE: dict[str, rsa.RSAPrivateKey] = {}
 
@@ -129,7 +132,7 @@ class FakeFCM:
             return 400, {"error": "unsupported_grant_type"}
         try:
             claims = jwt.decode(
-                assertion, _private_key().public_key(), algorithms=["RS256"], audience=f"{self.base_url}/token"
+                assertion, _private_key().public_key(), algorithms=["RS256"], audience=GOOGLE_TOKEN_AUDIENCE
             )
         except jwt.PyJWTError:
             return 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
