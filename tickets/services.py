@@ -85,7 +85,8 @@ def _announce_message(message: TicketMessage) -> None:
         message.ticket_id,
         {"type": "new_message", "ticket_id": payload["ticket_id"], "message": payload, "messageData": payload},
     )
-    transaction.on_commit(lambda: push.run_in_background(ticket_message_push, message_id=message.pk))
+    if push.push_enabled():
+        transaction.on_commit(lambda: push.run_in_background(ticket_message_push, message_id=message.pk))
 
 
 def _add_message(
