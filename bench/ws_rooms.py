@@ -77,6 +77,7 @@ class Subscriber:
         self.ws = ws
         self.arrivals: dict[str, float] = {}
         self.count = 0
+        self.histories = 0
         self.task = asyncio.create_task(self._read())
 
     async def _read(self):
@@ -86,15 +87,21 @@ class Subscriber:
                 event = json.loads(raw)
                 self.arrivals[event["message"]["content"]] = now
                 self.count += 1
+            elif '"message_history"' in raw:
+                self.histories += 1
 
 
-async def _connect(url: str, n: int, batch: int = 50) -> list:
+async def _connect(url: str, n: int, batch: int = 25) -> list:
     import websockets
 
     sockets = []
     for start in range(0, n, batch):
+        # No client keepalive pings: a busy single-threaded client must not time its own sockets out.
         sockets += await asyncio.gather(
-            *(websockets.connect(url, max_size=2**20, open_timeout=30) for _ in range(start, min(n, start + batch)))
+            *(
+                websockets.connect(url, max_size=2**20, open_timeout=60, ping_interval=None)
+                for _ in range(start, min(n, start + batch))
+            )
         )
     return sockets
 
@@ -121,17 +128,18 @@ async def _run(args, port: int, token: str, tickets: list[int]) -> dict:
     url = f"ws://127.0.0.1:{port}/ws/tickets/?token={token}"
     raw = await _connect(url, args.subscribers)
     # Subscribers read raw frames themselves; the poster drains its own socket in _post.
-    for ws in raw:
-        await _join(ws, tickets[0])
+    for start in range(0, len(raw), 25):
+        await asyncio.gather(*(_join(ws, tickets[0]) for ws in raw[start : start + 25]))
     subs = [Subscriber(ws) for ws in raw]
     [poster] = await _connect(url, 1)
 
     # 1. fan-out latency in one room
-    last, median = [], []
+    last, median, acked = [], [], []
     for n in range(args.messages):
         text = f"fanout-{n}"
         t0 = time.perf_counter()
         await _post(poster, tickets[0], text)
+        acked.append((time.perf_counter() - t0) * 1000)
         deadline = time.monotonic() + 10
         while any(text not in s.arrivals for s in subs) and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
@@ -147,7 +155,9 @@ async def _run(args, port: int, token: str, tickets: list[int]) -> dict:
     for i, ws in enumerate(raw):
         await ws.send(json.dumps({"type": "leave_ticket", "ticket_id": tickets[0]}))
         await ws.send(json.dumps({"type": "join_ticket", "ticket_id": rooms[i % len(rooms)]}))
-    await asyncio.sleep(2)  # joins settle (their history frames are read and ignored)
+    deadline = time.monotonic() + 60
+    while any(s.histories < 1 for s in subs) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # every socket is in its new room
     posters = await _connect(url, len(rooms))
     before = sum(s.count for s in subs)
     posted = 0
@@ -174,6 +184,7 @@ async def _run(args, port: int, token: str, tickets: list[int]) -> dict:
     return {
         "last": last,
         "median": median,
+        "acked": acked,
         "posted_per_s": posted / elapsed,
         "delivered_per_s": delivered / (elapsed + 1),
         "expected_per_message": args.subscribers / len(rooms),
@@ -221,17 +232,21 @@ def main(argv: list[str]) -> int:
                 "daphne",
                 "-e",
                 f"tcp:port={port}:interface=127.0.0.1:backlog=4096",
+                "--websocket_connect_timeout",
+                "60",
                 "voidsite.asgi:application",
             ],
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=open(Path(tmp) / "daphne.log", "w"),  # noqa: SIM115 (closed with the process)
         )
         try:
             asyncio.run(_wait_port(port))
             result = asyncio.run(_run(args, port, data["token"], data["tickets"]))
+        except Exception:
+            print((Path(tmp) / "daphne.log").read_text()[-3000:], file=sys.stderr)
+            raise
         finally:
             server.terminate()
             try:
@@ -248,6 +263,7 @@ def main(argv: list[str]) -> int:
         print(f"{'last subscriber has it, p50 (ms)':<52}{_pct(last, 0.5):>12.1f}")
         print(f"{'last subscriber has it, p99 (ms)':<52}{_pct(last, 0.99):>12.1f}")
         print(f"{'median subscriber has it, p50 (ms)':<52}{_pct(median, 0.5):>12.1f}")
+        print(f"{'poster has its ack (stored, sent to the room), p50 (ms)':<52}{_pct(result['acked'], 0.5):>12.1f}")
     print(f"{'throughput: rooms (one closed-loop poster each)':<52}{args.rooms:>12}")
     print(f"{'messages/s stored and broadcast':<52}{result['posted_per_s']:>12.1f}")
     print(f"{'deliveries/s to sockets':<52}{result['delivered_per_s']:>12.1f}")

@@ -330,6 +330,15 @@ TICKETS_PRESENCE_TTL = env.int("TICKETS_PRESENCE_TTL", default=90)
 TICKETS_WS_RATE = env.float("TICKETS_WS_RATE", default=5.0)
 TICKETS_WS_BURST = env.float("TICKETS_WS_BURST", default=20.0)
 
+# redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels-redis blocks in
+# BZPOPMIN while waiting for messages: under load the read times out first and the consumer
+# dies (daphne closes the socket with 1011). Give the channel layer's reads more time.
+# (Found by bench/ws_rooms.py; the integrator may move this into the cache/channel-layer section.)
+if REDIS_URL:
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [
+        {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}
+    ]
+
 # (end of section)
 
 
