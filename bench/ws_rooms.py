@@ -239,7 +239,7 @@ def main(argv: list[str]) -> int:
             env=env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=open(Path(tmp) / "daphne.log", "w"),  # noqa: SIM115 (closed with the process)
+            stderr=open(Path(tmp) / "daphne.log", "w"),
         )
         try:
             asyncio.run(_wait_port(port))
