@@ -197,13 +197,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--rooms", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--pubsub", action="store_true", help="serve with channels-redis' pub/sub layer (bench/_pubsub_settings.py)"
+    )
     args = parser.parse_args(argv)
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
     with tempfile.TemporaryDirectory(prefix="ws-rooms-") as tmp:
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "voidsite.settings",
+            "DJANGO_SETTINGS_MODULE": "bench._pubsub_settings" if args.pubsub else "voidsite.settings",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "SQLITE_PATH": str(Path(tmp) / "bench.sqlite3"),
             "DATA_DIR": tmp,
@@ -255,7 +258,8 @@ def main(argv: list[str]) -> int:
                 server.kill()
 
     last, median = result["last"], result["median"]
-    print(f"ws_rooms: daphne (1 process) + channels-redis ({redis_url.rsplit('/', 1)[0]}/…), SQLite, loopback")
+    layer = "RedisPubSubChannelLayer" if args.pubsub else "RedisChannelLayer"
+    print(f"ws_rooms: daphne (1 process) + channels-redis {layer} ({redis_url.rsplit('/', 1)[0]}/…), SQLite, loopback")
     print(f"{'measure':<52}{'value':>12}")
     print(f"{'fan-out: subscribers in one room':<52}{args.subscribers:>12}")
     print(f"{'fan-out: messages measured':<52}{len(last):>12}")
@@ -268,9 +272,12 @@ def main(argv: list[str]) -> int:
     print(f"{'messages/s stored and broadcast':<52}{result['posted_per_s']:>12.1f}")
     print(f"{'deliveries/s to sockets':<52}{result['delivered_per_s']:>12.1f}")
     print(
-        "Limits: one daphne process is one core: each message is a DB write, one channels-redis group_send\n"
-        "and then one frame per subscriber serialised and written by that process; the clients (this process)\n"
-        "share the same 2 cores with Redis and the other helpers' work, so the figures are noisy."
+        "Limits: with RedisChannelLayer every subscriber costs one Redis list entry and one BZPOPMIN\n"
+        "round trip in the process's single receive loop, so fan-out time grows with the room size;\n"
+        "--pubsub (RedisPubSubChannelLayer) publishes once per room and fans out in memory. Then one\n"
+        "daphne process is one core: the DB write runs on Channels' single DB thread (the ack time) and\n"
+        "every frame is serialised and written by that process. Clients, Redis and the server share the\n"
+        "same 2 cores with other work here, so the figures are noisy."
     )
     return 0
 
