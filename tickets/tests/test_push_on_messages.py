@@ -36,6 +36,7 @@ def test_a_new_message_pushes_to_the_other_participants_with_the_ticket_id(user,
 def test_a_failing_fcm_never_fails_the_message(user, moderator, client_for, fake_fcm):
     _device(user, "owner-phone")
     ticket = services.ticket_open(owner=user, subject="s", content="first")
+    assert push.push_wait(10)  # in-memory SQLite (shared cache) locks tables across threads
     fake_fcm.fail_all = True
     response = client_for(moderator).post(f"/api/tickets/{ticket.pk}/send", {"message": "still stored"}, format="json")
     assert response.status_code == 200
@@ -46,6 +47,7 @@ def test_a_failing_fcm_never_fails_the_message(user, moderator, client_for, fake
 def test_an_unreachable_fcm_never_fails_the_message(user, moderator, client_for, fake_fcm, settings):
     _device(user, "owner-phone")
     ticket = services.ticket_open(owner=user, subject="s", content="first")
+    assert push.push_wait(10)
     settings.FCM_URL = "http://127.0.0.1:9"  # discard port: connection refused
     push.firebase_app_reset()
     response = client_for(moderator).post(f"/api/tickets/{ticket.pk}/send", {"message": "still stored"}, format="json")
@@ -57,6 +59,7 @@ def test_an_unreachable_fcm_never_fails_the_message(user, moderator, client_for,
 async def test_participants_in_the_room_are_not_pushed_until_they_leave(user, moderator, client_for, fake_fcm):
     await sync_to_async(_device)(user, "owner-phone")
     ticket = await sync_to_async(services.ticket_open)(owner=user, subject="s", content="first")
+    assert await sync_to_async(push.push_wait)(10)
     token = await sync_to_async(lambda: tokens_for_user(user=user)["access"])()
     comm = WebsocketCommunicator(application, f"/ws/tickets/?token={token}")
     await comm.connect()
