@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from accounts import services
+from accounts import push, services
 from accounts.models import User
 from accounts.permissions import IsModeratorOrAdmin
 from accounts.serializers import LoginInput, LoginOutput, LogoutInput, RefreshInput, UserOutput, login_payload
@@ -110,6 +110,8 @@ class LogoutView(APIView):
             services.token_revoke(
                 user=request.user, access_token=request.auth, refresh=data.validated_data.get("refresh")
             )
+        # A signed-out device gets no more pushes (the app registers its token again after login).
+        push.device_deactivate(user=request.user, token=data.validated_data.get("fcm_token") or None)
         return Response({"success": True})
 
 

@@ -24,6 +24,9 @@ class RefreshInput(serializers.Serializer):
 
 class LogoutInput(serializers.Serializer):
     refresh = serializers.CharField(required=False, allow_blank=True)
+    fcm_token = serializers.CharField(
+        required=False, allow_blank=True, help_text="This device's push token; without it every device is deactivated."
+    )
 
 
 class UserOutput(serializers.ModelSerializer):

@@ -29,3 +29,13 @@ urlpatterns += [
     path("api/stats", analytics_api.StatsView.as_view(), name="analytics-stats"),
     path("api/active-sessions", analytics_api.ActiveSessionsView.as_view(), name="analytics-active-sessions"),
 ]
+
+# --- push devices (HazeBot /api/notifications/*) ---
+from accounts import notifications_api  # noqa: E402 (an appended block keeps merges of this shared file simple)
+
+urlpatterns += [
+    path(
+        "api/notifications/register-token", notifications_api.RegisterTokenView.as_view(), name="notifications-register"
+    ),
+    path("api/notifications/test", notifications_api.TestNotificationView.as_view(), name="notifications-test"),
+]

@@ -153,7 +153,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
+                # channels-redis blocks in BZPOPMIN waiting for messages: under load the read
+                # timed out first and killed consumers (daphne closed sockets with 1011).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": f"{CACHE_KEY_PREFIX}:asgi",
                 "capacity": env.int("CHANNEL_CAPACITY", default=1000),
                 "expiry": 60,
@@ -334,6 +337,22 @@ if DISCORD_CLIENT_ID and DISCORD_CLIENT_SECRET:
     }
 
 
+# Push (FCM HTTP v1 via firebase-admin). Off while FIREBASE_CREDENTIALS is empty.
+# A service-account JSON file path, or the JSON itself.
+FIREBASE_CREDENTIALS = env.str("FIREBASE_CREDENTIALS", default="")
+# Defaults to the service account's project_id.
+FIREBASE_PROJECT_ID = env.str("FIREBASE_PROJECT_ID", default="")
+# Only for fakes and emulators: where firebase-admin's calls to fcm.googleapis.com go.
+FCM_URL = env.str("FCM_URL", default="https://fcm.googleapis.com")
+PUSH_TIMEOUT = env.float("PUSH_TIMEOUT", default=10.0)
+PUSH_WORKERS = env.int("PUSH_WORKERS", default=2)
+INSTALLED_APPS.append("fcm_django")
+FCM_DJANGO_SETTINGS = {
+    "ONE_DEVICE_PER_USER": False,
+    "DELETE_INACTIVE_DEVICES": False,
+    "UPDATE_ON_DUPLICATE_REG_ID": True,
+}
+
 # (end of section)
 
 
@@ -417,6 +436,12 @@ PAYMENTS_CREATE_RATE = env.str("PAYMENTS_CREATE_RATE", default="10/m")
 
 
 # --- tickets ----------------------------------------------------------------------
+
+# Seconds a ticket socket's room presence lives without renewal (push skips users in the room).
+TICKETS_PRESENCE_TTL = env.int("TICKETS_PRESENCE_TTL", default=90)
+# Per-connection message rate on /ws/tickets/ (messages per second, burst).
+TICKETS_WS_RATE = env.float("TICKETS_WS_RATE", default=5.0)
+TICKETS_WS_BURST = env.float("TICKETS_WS_BURST", default=20.0)
 
 # (end of section)
 

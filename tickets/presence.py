@@ -1,0 +1,56 @@
+"""Who is in a ticket's room right now, shared by every server process through the cache.
+
+Each (ticket, user) key holds ``{channel_name: expires_at}`` for that user's sockets
+in the room. A socket renews its entries every ``TICKETS_PRESENCE_TTL / 3`` seconds
+and removes them when it leaves, so a crashed process's sockets fade out within
+the TTL. Two sockets of one user joining in the same instant may overwrite each
+other's entry (read-modify-write): the cost is at worst one push too many, until
+the next renewal.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def _key(ticket_id, user_id) -> str:
+    return f"tickets:presence:{int(ticket_id)}:{int(user_id)}"
+
+
+def _ttl() -> int:
+    return int(getattr(settings, "TICKETS_PRESENCE_TTL", 90))
+
+
+def _live(entries: dict | None, now: float) -> dict:
+    return {name: exp for name, exp in (entries or {}).items() if exp > now}
+
+
+async def join(*, ticket_id, user_id, channel_name: str) -> None:
+    now, ttl = time.time(), _ttl()
+    key = _key(ticket_id, user_id)
+    entries = _live(await cache.aget(key), now)
+    entries[channel_name] = now + ttl
+    await cache.aset(key, entries, ttl)
+
+
+async def leave(*, ticket_id, user_id, channel_name: str) -> None:
+    now = time.time()
+    key = _key(ticket_id, user_id)
+    entries = _live(await cache.aget(key), now)
+    entries.pop(channel_name, None)
+    if entries:
+        await cache.aset(key, entries, _ttl())
+    else:
+        await cache.adelete(key)
+
+
+def users_present(*, ticket_id, user_ids: list[int]) -> set[int]:
+    """Those of ``user_ids`` with at least one live socket in the ticket's room."""
+    if not user_ids:
+        return set()
+    now = time.time()
+    found = cache.get_many([_key(ticket_id, uid) for uid in user_ids])
+    return {uid for uid in user_ids if _live(found.get(_key(ticket_id, uid)), now)}
