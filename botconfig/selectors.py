@@ -63,20 +63,14 @@ def bot_available_cogs(state: BotState) -> set[str]:
     return {cog["name"] for cog in state.cogs or [] if isinstance(cog, dict) and isinstance(cog.get("name"), str)}
 
 
-def ticket_counts() -> tuple[int | None, int | None]:
-    """``(total_tickets, open_tickets)`` for the admin stats.
+def ticket_counts() -> tuple[int, int]:
+    """``(total_tickets, open_tickets)`` for the admin stats, in one query."""
+    from django.db.models import Count, Q
 
-    Delegates to ``tickets.selectors.ticket_counts()`` (built by the tickets app;
-    must return ``(total, open)``). Until that function exists both are ``None``
-    (JSON ``null``: unknown), never a made-up zero.
-    """
-    try:
-        from tickets.selectors import ticket_counts as tickets_ticket_counts
-    except ImportError:
-        log.warning("tickets.selectors.ticket_counts is not available; ticket counts unknown")
-        return None, None
-    total, open_ = tickets_ticket_counts()
-    return int(total), int(open_)
+    from tickets.models import Ticket, TicketStatus
+
+    counts = Ticket.objects.aggregate(total=Count("pk"), open=Count("pk", filter=Q(status=TicketStatus.OPEN)))
+    return counts["total"], counts["open"]
 
 
 def admin_stats() -> dict:

@@ -216,21 +216,9 @@ def tracked_players_check(*, only_due: bool = False, client=None) -> dict:
 # --- broadcast ----------------------------------------------------------------------
 
 
-def _push_to_all(*, title: str, body: str, data: dict) -> None:
-    """Push to every registered device (``accounts.push``, built by the tickets work)."""
-    try:
-        from accounts.push import push_to_users
-    except ImportError:
-        log.warning("accounts.push is not available; broadcast %s not pushed", data.get("broadcast_id"))
-        return
-    try:
-        push_to_users(None, title=title, body=body, data=data)
-    except Exception:  # push is best effort once the broadcast is recorded; logged
-        log.exception("push of broadcast %s failed", data.get("broadcast_id"))
-
-
 def broadcast_send(*, title: str, message: str, priority: str, user) -> Broadcast:
     """Record a broadcast, then (after commit) send it to every connected client and push it to every device."""
+    from accounts.push import push_to_users
     from accounts.services import notification_send
 
     with transaction.atomic():
@@ -245,7 +233,8 @@ def broadcast_send(*, title: str, message: str, priority: str, user) -> Broadcas
         }
         notification_send(payload=payload, user_ids=None)
         data = {"type": "broadcast", "broadcast_id": str(broadcast.pk), "priority": priority}
-        transaction.on_commit(lambda: _push_to_all(title=title, body=message, data=data))
+        # Every active device, after commit and off the request path (a no-op while push is off).
+        push_to_users(None, title=title, body=message, data=data)
     return broadcast
 
 

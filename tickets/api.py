@@ -18,6 +18,69 @@ _Success = inline_serializer(
     "TicketSuccess", {"success": serializers.BooleanField(), "message": serializers.CharField()}
 )
 
+# Response shapes for the OpenAPI schema (built by tickets.selectors.*_payload).
+_TicketFields = {
+    "ticket_id": serializers.CharField(),
+    "user_id": serializers.CharField(),
+    "user_name": serializers.CharField(),
+    "subject": serializers.CharField(),
+    "category": serializers.CharField(),
+    "status": serializers.ChoiceField(choices=["open", "closed"]),
+    "created_at": serializers.DateTimeField(),
+    "updated_at": serializers.DateTimeField(),
+    "closed_at": serializers.DateTimeField(allow_null=True),
+}
+_MessageOut = inline_serializer(
+    "TicketMessage",
+    {
+        "id": serializers.CharField(),
+        "ticket_id": serializers.CharField(),
+        "author_id": serializers.CharField(),
+        "author_name": serializers.CharField(),
+        "author_avatar": serializers.CharField(),
+        "content": serializers.CharField(),
+        "timestamp": serializers.DateTimeField(),
+        "is_admin": serializers.BooleanField(),
+        "source": serializers.ChoiceField(choices=["web", "app", "discord", "system"]),
+    },
+)
+_TicketSummary = inline_serializer(
+    "TicketSummary",
+    {**_TicketFields, "last_message": serializers.CharField(), "unread_count": serializers.IntegerField()},
+)
+_TicketDetail = inline_serializer(
+    "TicketDetail",
+    {
+        **_TicketFields,
+        "user_avatar": serializers.CharField(),
+        "unread_count": serializers.IntegerField(),
+        "messages": _MessageOut.__class__(many=True),
+        "has_more": serializers.BooleanField(),
+    },
+)
+_TicketOpened = inline_serializer(
+    "TicketOpened",
+    {
+        "success": serializers.BooleanField(),
+        **_TicketFields,
+        "user_avatar": serializers.CharField(),
+        "unread_count": serializers.IntegerField(),
+        "messages": _MessageOut.__class__(many=True),
+        "has_more": serializers.BooleanField(),
+    },
+)
+_MessageSent = inline_serializer("TicketMessageSent", {"success": serializers.BooleanField(), "message": _MessageOut})
+_TranscriptOut = inline_serializer(
+    "TicketTranscript",
+    {
+        "ticket_id": serializers.CharField(),
+        "created_at": serializers.DateTimeField(),
+        "message_count": serializers.IntegerField(),
+        "text": serializers.CharField(),
+        "html": serializers.CharField(),
+    },
+)
+
 
 def _raise(exc: services.TicketError):
     error = APIException(detail=exc.detail)
@@ -51,10 +114,9 @@ class TicketListView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=["open", "closed", "all"], default="all")],
-        responses={
-            200: inline_serializer("TicketList", {"tickets": serializers.ListField(child=serializers.DictField())})
-        },
+        responses={200: inline_serializer("TicketList", {"tickets": _TicketSummary.__class__(many=True)})},
         tags=["tickets"],
+        operation_id="api_tickets_list",
     )
     def get(self, request):
         wanted = request.query_params.get("status", "all")
@@ -63,7 +125,7 @@ class TicketListView(APIView):
         tickets = selectors.ticket_list(user=request.user, status=wanted)
         return Response({"tickets": [selectors.ticket_list_payload(t) for t in tickets]})
 
-    @extend_schema(request=OpenInput, responses={201: serializers.DictField()}, tags=["tickets"])
+    @extend_schema(request=OpenInput, responses={201: _TicketOpened}, tags=["tickets"])
     def post(self, request):
         data = OpenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,7 +168,7 @@ class TicketDetailView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("before", int), OpenApiParameter("limit", int, default=selectors.HISTORY_PAGE)],
-        responses={200: serializers.DictField()},
+        responses={200: _TicketDetail},
         tags=["tickets"],
     )
     def get(self, request, ticket_id: str):
@@ -135,7 +197,7 @@ class SendInput(serializers.Serializer):
 class TicketSendView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=SendInput, responses={200: serializers.DictField()}, tags=["tickets"])
+    @extend_schema(request=SendInput, responses={200: _MessageSent}, tags=["tickets"])
     def post(self, request, ticket_id: str):
         ticket = _ticket_or_404(ticket_id, request.user)
         data = SendInput(data=request.data)
@@ -204,7 +266,7 @@ class TicketTranscriptView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("as", enum=["json", "html", "text"])],
-        responses={200: serializers.DictField()},
+        responses={200: _TranscriptOut},
         tags=["tickets"],
     )
     def get(self, request, ticket_id: str):
