@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts import services
-from accounts.models import RevokedToken, User
+from accounts.models import AppSession, DailyUserActivity, RevokedToken, User
 
 
 @admin.register(User)
@@ -32,8 +32,7 @@ class RevokedTokenAdmin(admin.ModelAdmin):
 admin.site.login_template = "accounts/admin_login.html"
 
 
-# --- app analytics (issue 7) ---
-from accounts.models import AppSession, DailyUserActivity  # noqa: E402 (appended block for the analytics models)
+# --- app analytics ---
 
 
 @admin.register(AppSession)

@@ -9,11 +9,11 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 (needs the Django app loaded above)
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402 (needs the Django app loaded above)
 
-from accounts.ws import JWTAuthMiddleware, OriginPolicyValidator  # noqa: E402
-from voidsite.routing import websocket_urlpatterns  # noqa: E402
+from accounts.ws import JWTAuthMiddleware, OriginPolicyValidator  # noqa: E402 (needs the Django app loaded above)
+from voidsite.routing import websocket_urlpatterns  # noqa: E402 (needs the Django app loaded above)
 
 application = ProtocolTypeRouter(
     {

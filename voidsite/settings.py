@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -373,11 +375,6 @@ DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
 # --- billing: BTCPay payments --------------------------------------------------------
 # Payments are on when BTCPAY_URL, BTCPAY_STORE_ID and BTCPAY_API_KEY are set (the
 # webhook also needs BTCPAY_WEBHOOK_SECRET); otherwise the payment endpoints answer 503.
-# Imported here, not at the top, so this section merges apart from the others.
-from decimal import Decimal  # noqa: E402 (see the line above)
-
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402 (see above)
-
 BTCPAY_URL = env.str("BTCPAY_URL", default="").rstrip("/")
 BTCPAY_STORE_ID = env.str("BTCPAY_STORE_ID", default="")
 BTCPAY_API_KEY = env.str("BTCPAY_API_KEY", default="")
