@@ -28,13 +28,13 @@ class ChatConsumer(AuthenticatedJsonConsumer):
     async def on_message(self, content: dict):
         kind = content["type"]
         if kind == "chat.start":
-            await self._start(content)
+            await self._chat_start(content)
         elif kind == "chat.cancel":
             await self._cancel(notify=True)
         else:
             await super().on_message(content)
 
-    async def _start(self, content: dict):
+    async def _chat_start(self, content: dict):
         request_id = content.get("id") if isinstance(content.get("id"), str | int) else None
         if self._task is not None and not self._task.done():
             await self.send_error("A reply is still streaming; send chat.cancel first.", id=request_id)
