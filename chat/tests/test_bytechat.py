@@ -31,7 +31,12 @@ def balance(user) -> TokenBalance:
 
 async def test_a_chat_streams_openai_chunks_then_usage_then_token_update_then_done(chat_settings, user, user_token):
     response, events = await post(
-        {"access_token": user_token, "messages": [{"role": "user", "content": "Hello!"}], "model": "gpt", "temperature": 0.7}
+        {
+            "access_token": user_token,
+            "messages": [{"role": "user", "content": "Hello!"}],
+            "model": "gpt",
+            "temperature": 0.7,
+        }
     )
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     assert events[-1] == "[DONE]"
@@ -50,8 +55,12 @@ async def test_a_chat_streams_openai_chunks_then_usage_then_token_update_then_do
     assert entry.outcome == Outcome.COMPLETED and entry.tokens == -8 and entry.principal_kind == "user"
 
 
-async def test_the_fake_upstream_received_the_openai_request_with_include_usage(chat_settings, fake_upstream, user_token):
-    await post({"access_token": user_token, "messages": [{"role": "user", "content": "x"}], "model": "gpt", "max_tokens": 50})
+async def test_the_fake_upstream_received_the_openai_request_with_include_usage(
+    chat_settings, fake_upstream, user_token
+):
+    await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "x"}], "model": "gpt", "max_tokens": 50}
+    )
     sent = fake_upstream.requests[-1]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True} and sent["max_tokens"] == 50
 
@@ -78,10 +87,14 @@ async def test_a_user_with_no_tokens_left_gets_403(chat_settings, user, user_tok
     assert (await sync_to_async(LedgerEntry.objects.get)()).outcome == Outcome.REFUSED
 
 
-async def test_a_nearly_empty_balance_caps_the_reply_and_never_goes_negative(chat_settings, fake_upstream, user, user_token):
+async def test_a_nearly_empty_balance_caps_the_reply_and_never_goes_negative(
+    chat_settings, fake_upstream, user, user_token
+):
     await sync_to_async(token_balance_for)(user=user)
     await sync_to_async(TokenBalance.objects.filter(user=user).update)(total_tokens=5)
-    response, events = await post({"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "llama"})
+    response, events = await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "llama"}
+    )
     assert response.status_code == 200
     assert fake_upstream.requests[-1]["options"]["num_predict"] == 4  # 5 left - 1 prompt token estimated
     b = await sync_to_async(balance)(user)
@@ -89,19 +102,27 @@ async def test_a_nearly_empty_balance_caps_the_reply_and_never_goes_negative(cha
 
 
 async def test_an_unknown_model_is_a_400_listing_the_available_ones(chat_settings, user_token):
-    response, _ = await post({"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-9"})
+    response, _ = await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-9"}
+    )
     assert response.status_code == 400
     assert "Unknown model 'gpt-9'" in response.json()["detail"] and "demo" in response.json()["detail"]
 
 
 async def test_a_model_not_allowed_for_users_is_a_403(chat_settings, user_token):
     chat_settings.CHAT_MODELS_USER = ["demo"]
-    response, _ = await post({"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt"})
+    response, _ = await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt"}
+    )
     assert response.status_code == 403 and "not available" in response.json()["detail"]
 
 
-async def test_an_upstream_error_mid_stream_is_an_error_event_then_token_update_and_done(chat_settings, user, user_token):
-    response, events = await post({"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-error"})
+async def test_an_upstream_error_mid_stream_is_an_error_event_then_token_update_and_done(
+    chat_settings, user, user_token
+):
+    response, events = await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-error"}
+    )
     assert response.status_code == 200
     error = json.loads(events[-3])
     assert error["error"]["type"] == "upstream_error" and "Provider returned error" in error["error"]["message"]
@@ -115,7 +136,9 @@ async def test_an_upstream_error_mid_stream_is_an_error_event_then_token_update_
 
 
 async def test_an_upstream_500_is_a_502_and_reserves_nothing(chat_settings, user, user_token):
-    response, _ = await post({"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-500"})
+    response, _ = await post(
+        {"access_token": user_token, "messages": [{"role": "user", "content": "hi"}], "model": "gpt-500"}
+    )
     assert response.status_code == 502 and "Internal error" in response.json()["detail"]
     b = await sync_to_async(balance)(user)
     assert (b.tokens_used, b.tokens_reserved) == (0, 0)

@@ -60,7 +60,9 @@ def test_200_concurrent_requests_on_a_pro_token_with_20_credits_stream_exactly_2
     require_postgres, unlimited, live_server_url
 ):
     raw, token = pro_token_issue(credits=20)
-    results = burst(live_server_url, "/chat/stream", json={"message": "hi"}, headers={**VOID_HEADERS, "x-void-pro-token": raw})
+    results = burst(
+        live_server_url, "/chat/stream", json={"message": "hi"}, headers={**VOID_HEADERS, "x-void-pro-token": raw}
+    )
     assert Counter(status for status, _ in results) == {200: 20, 402: 180}
     token.refresh_from_db()
     assert token.credits_left == 0
@@ -77,13 +79,17 @@ def test_200_concurrent_requests_on_a_balance_for_50_stream_exactly_50(
     body = {"access_token": user_token, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 8}
     results = burst(live_server_url, "/api/chat/stream", json=body, headers={})
     assert Counter(status for status, _ in results) == {200: 50, 403: 150}
-    assert all(b"token_update" in body and body.endswith(b"data: [DONE]\n\n") for status, body in results if status == 200)
+    assert all(
+        b"token_update" in body and body.endswith(b"data: [DONE]\n\n") for status, body in results if status == 200
+    )
     balance = TokenBalance.objects.get(user=user)
     assert (balance.tokens_used, balance.tokens_reserved) == (550, 0)
     assert outcomes() == {Outcome.COMPLETED: 50, Outcome.REFUSED: 150}
 
 
-def test_a_client_hanging_up_mid_stream_stops_the_upstream_and_settles(chat_settings, fake_upstream, live_server_url, user_token):
+def test_a_client_hanging_up_mid_stream_stops_the_upstream_and_settles(
+    chat_settings, fake_upstream, live_server_url, user_token
+):
     async def run():
         async with httpx.AsyncClient(base_url=live_server_url, timeout=10) as client:
             body = {"access_token": user_token, "messages": [{"role": "user", "content": "x"}], "model": "llama-slow"}

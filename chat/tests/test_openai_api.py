@@ -66,7 +66,9 @@ def test_errors_come_in_openai_shape_to_the_sdk(chat_settings, live_server_url, 
 
 
 def test_a_mid_stream_upstream_error_reaches_the_sdk_as_an_error(chat_settings, live_server_url, user_token):
-    stream = sdk(live_server_url, user_token).chat.completions.create(model="llama-error", messages=MESSAGES, stream=True)
+    stream = sdk(live_server_url, user_token).chat.completions.create(
+        model="llama-error", messages=MESSAGES, stream=True
+    )
     with pytest.raises(openai.APIError, match="reported an error"):
         list(stream)
 

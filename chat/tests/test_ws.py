@@ -21,7 +21,9 @@ async def connect(token):
 
 async def test_a_chat_streams_deltas_and_ends_with_usage_and_balance(chat_settings, user, user_token):
     comm = await connect(user_token)
-    await comm.send_json_to({"type": "chat.start", "id": 7, "model": "llama", "messages": [{"role": "user", "content": "hi"}]})
+    await comm.send_json_to(
+        {"type": "chat.start", "id": 7, "model": "llama", "messages": [{"role": "user", "content": "hi"}]}
+    )
     text = ""
     while True:
         event = await comm.receive_json_from(timeout=5)
@@ -39,7 +41,9 @@ async def test_errors_are_events_and_the_socket_stays_usable(chat_settings, user
     comm = await connect(user_token)
     await comm.send_json_to({"type": "chat.start", "messages": []})
     assert (await comm.receive_json_from())["type"] == "error"
-    await comm.send_json_to({"type": "chat.start", "model": "llama-500", "messages": [{"role": "user", "content": "x"}]})
+    await comm.send_json_to(
+        {"type": "chat.start", "model": "llama-500", "messages": [{"role": "user", "content": "x"}]}
+    )
     event = await comm.receive_json_from(timeout=5)
     assert event["type"] == "error" and event["status"] == 502
     await comm.send_json_to({"type": "chat.start", "model": "demo", "messages": [{"role": "user", "content": "x"}]})
@@ -50,9 +54,13 @@ async def test_errors_are_events_and_the_socket_stays_usable(chat_settings, user
     await comm.disconnect()
 
 
-async def test_chat_cancel_stops_the_upstream_and_settles_what_was_generated(chat_settings, fake_upstream, user, user_token):
+async def test_chat_cancel_stops_the_upstream_and_settles_what_was_generated(
+    chat_settings, fake_upstream, user, user_token
+):
     comm = await connect(user_token)
-    await comm.send_json_to({"type": "chat.start", "model": "llama-slow", "messages": [{"role": "user", "content": "x"}]})
+    await comm.send_json_to(
+        {"type": "chat.start", "model": "llama-slow", "messages": [{"role": "user", "content": "x"}]}
+    )
     assert (await comm.receive_json_from(timeout=5))["type"] == "chat.delta"
     await comm.send_json_to({"type": "chat.cancel"})
     while (event := await comm.receive_json_from(timeout=5))["type"] == "chat.delta":
