@@ -129,7 +129,8 @@ async def line_batches(response: httpx.Response) -> AsyncIterator[list[bytes]]:
     deadline = loop.time() + settings.UPSTREAM_TOTAL_TIMEOUT
     max_line = settings.UPSTREAM_MAX_LINE_BYTES
     timeout = settings.UPSTREAM_FIRST_BYTE_TIMEOUT
-    chunks = response.aiter_bytes().__aiter__()
+    identity = response.headers.get("content-encoding", "identity").lower() in ("", "identity")
+    chunks = (response.aiter_raw() if identity else response.aiter_bytes()).__aiter__()
     buf = b""
     while True:
         try:

@@ -35,8 +35,11 @@ class OllamaUpstream:
         if options:
             payload["options"] = options
         response = await open_stream(self.url, payload)
+        final = None
         try:
             async for lines in line_batches(response):
+                if final is not None:
+                    continue  # read to the end, so the connection goes back to the pool
                 pieces = []
                 for line in lines:
                     if not line.strip():
@@ -55,19 +58,19 @@ class OllamaUpstream:
                         if content and isinstance(content, str):
                             pieces.append(content)
                     if obj.get("done") is True:
-                        if pieces:
-                            yield "".join(pieces)
-                        yield Final(
+                        final = Final(
                             prompt_tokens=_int(obj.get("prompt_eval_count")),
                             completion_tokens=_int(obj.get("eval_count")),
                             finish_reason=obj.get("done_reason") or "stop",
                         )
-                        return
+                        break
                 if pieces:
                     yield "".join(pieces)
         finally:
             await response.aclose()
-        raise UpstreamError("The model server's stream ended before it was complete.")
+        if final is None:
+            raise UpstreamError("The model server's stream ended before it was complete.")
+        yield final
 
 
 def _int(value) -> int | None:

@@ -43,8 +43,11 @@ class OpenAICompatUpstream:
         response = await open_stream(self.url, payload, self.headers)
         usage = None
         finish = "stop"
+        final = None
         try:
             async for lines in line_batches(response):
+                if final is not None:
+                    continue  # read to the end, so the connection goes back to the pool
                 pieces = []
                 for raw in lines:
                     line = raw.rstrip(b"\r")
@@ -52,14 +55,12 @@ class OpenAICompatUpstream:
                         continue  # blank separators, comments (": ..."), event:/id:/retry: fields
                     data = line[5:].strip()
                     if data == b"[DONE]":
-                        if pieces:
-                            yield "".join(pieces)
-                        yield Final(
+                        final = Final(
                             prompt_tokens=_int(usage, "prompt_tokens"),
                             completion_tokens=_int(usage, "completion_tokens"),
                             finish_reason=finish,
                         )
-                        return
+                        break
                     try:
                         obj = json.loads(data)
                     except ValueError:
@@ -85,7 +86,9 @@ class OpenAICompatUpstream:
                     yield "".join(pieces)
         finally:
             await response.aclose()
-        raise UpstreamError("The model server's stream ended before it was complete.")
+        if final is None:
+            raise UpstreamError("The model server's stream ended before it was complete.")
+        yield final
 
 
 def _int(usage: dict | None, name: str) -> int | None:
