@@ -20,12 +20,13 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import (
@@ -159,28 +160,63 @@ def _cap_refusal(headers: dict[str, str]) -> Refused:
     return Refused(detail, 429, headers, code="too_many_streams")
 
 
+@lru_cache(maxsize=4)
+def _ledger_insert_sql(vendor: str) -> tuple[str, tuple]:
+    fields = tuple(f for f in LedgerEntry._meta.concrete_fields if not f.primary_key)
+    qn = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 (quoted names from the model itself; values are parameters)
+        qn(LedgerEntry._meta.db_table),
+        ", ".join(qn(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+        qn(LedgerEntry._meta.pk.column),
+    )
+    return sql, fields
+
+
+def _ledger_insert(**values) -> int:
+    """Insert one ledger row and return its id: the ORM's ``create`` minus its
+    per-call query compilation (this runs twice per chat request). Field
+    defaults and ``auto_now_add`` apply as with ``create``."""
+    sql, fields = _ledger_insert_sql(connection.vendor)
+    now = timezone.now()
+    params = []
+    for f in fields:
+        if f.attname in values:
+            value = values[f.attname]
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = now
+        else:
+            value = f.get_default()
+        params.append(f.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
 def _refused_entry(**fields) -> None:
-    LedgerEntry.objects.create(kind=EntryKind.USAGE, outcome=Outcome.REFUSED, settled_at=timezone.now(), **fields)
+    _ledger_insert(kind=EntryKind.USAGE, outcome=Outcome.REFUSED, settled_at=timezone.now(), **fields)
 
 
 # --- anonymous devices (VOID free quota) ------------------------------------------
-def _device_bind(*, client_hash: str, fp_hash: str, ip_hash: str, now: datetime) -> AnonymousDevice:
-    """The device row for these hashes, locked; the seed's binding rules.
+def _device_bind(*, client_hash: str, fp_hash: str, ip_hash: str, now: datetime) -> tuple[int, datetime, int]:
+    """``(id, window_started_at, window_used)`` of the device for these hashes, locked.
 
-    Known client id → its row. Unknown client id → the row of the same
-    fingerprint, else of the same IP (the new client id is bound to it, so it
-    shares that row's quota). Only then a new row. The fingerprint on file is
-    kept when binding by IP, so an old fingerprint never finds a fresh row.
+    The seed's binding rules: a known client id → its row. An unknown client id
+    → the row of the same fingerprint, else of the same IP (the new client id
+    is bound to it, so it shares that row's quota). Only then a new row. The
+    fingerprint on file is kept when binding by IP, so an old fingerprint
+    never finds a fresh row.
     """
-    rows = AnonymousDevice.objects.select_for_update()
-    device = rows.filter(client_hash=client_hash).first() or rows.filter(fp_hash=fp_hash).first()
-    if device is None:
-        device = rows.filter(ip_hash=ip_hash).order_by("-last_seen_at", "-pk").first()
-    if device is None:
-        device = AnonymousDevice.objects.create(
-            client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, window_started_at=now, last_seen_at=now
-        )
-    return device
+    rows = AnonymousDevice.objects.select_for_update().values_list("pk", "window_started_at", "window_used")
+    found = rows.filter(client_hash=client_hash)[:1] or rows.filter(fp_hash=fp_hash)[:1]
+    if not found:
+        found = rows.filter(ip_hash=ip_hash).order_by("-last_seen_at", "-pk")[:1]
+    if found:
+        return found[0]
+    device = AnonymousDevice.objects.create(
+        client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, window_started_at=now, last_seen_at=now
+    )
+    return device.pk, now, 0
 
 
 def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: str, endpoint: str) -> Reservation:
@@ -188,7 +224,8 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
 
     Raises Refused(402) when the window is spent, Refused(429) over the stream cap.
     Race-safe: concurrent first requests of one device create one row (a
-    unique-constraint loser retries and finds the winner's row).
+    unique-constraint loser retries and finds the winner's row). Lock: the
+    device row (``SELECT ... FOR UPDATE``) for the transaction.
     """
     client_hash, fp_hash, ip_hash = (
         secure_hash("client", client_id),
@@ -202,31 +239,31 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
         refusal = None
         try:
             with transaction.atomic():
-                device = _device_bind(client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, now=now)
-                expired = device.window_started_at <= cutoff
-                used = 0 if expired else device.window_used
-                ref = str(device.pk)
-                # The guard repeats the rule in SQL: the row is locked, but no
+                device_id, window_started_at, window_used = _device_bind(
+                    client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, now=now
+                )
+                expired = window_started_at <= cutoff
+                used = 0 if expired else window_used
+                ref = str(device_id)
+                # The row is locked, and the guard repeats the rule in SQL: no
                 # quota ever moves without a conditional UPDATE.
-                if used >= limit or not (
-                    AnonymousDevice.objects.filter(pk=device.pk)
-                    .filter(Q(window_started_at__lte=cutoff) | Q(window_used__lt=limit))
-                    .update(
-                        window_used=Case(
-                            When(window_started_at__lte=cutoff, then=Value(1)), default=F("window_used") + 1
-                        ),
-                        window_started_at=Case(
-                            When(window_started_at__lte=cutoff, then=Value(now)), default=F("window_started_at")
-                        ),
-                        client_hash=client_hash,
-                        ip_hash=ip_hash,
-                        last_seen_at=now,
+                this_device = AnonymousDevice.objects.filter(pk=device_id)
+                if expired:
+                    window_started_at = now
+                    moved = this_device.filter(window_started_at__lte=cutoff).update(
+                        window_used=1, window_started_at=now, client_hash=client_hash, ip_hash=ip_hash, last_seen_at=now
                     )
-                ):
+                elif used < limit:
+                    moved = this_device.filter(window_started_at__gt=cutoff, window_used__lt=limit).update(
+                        window_used=F("window_used") + 1, client_hash=client_hash, ip_hash=ip_hash, last_seen_at=now
+                    )
+                else:
+                    moved = 0
+                if not moved:
                     _refused_entry(
                         principal_kind=PrincipalKind.DEVICE,
                         principal_ref=ref,
-                        device=device,
+                        device_id=device_id,
                         model=model,
                         endpoint=endpoint,
                     )
@@ -235,10 +272,10 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
                     )
                 else:
                     _check_stream_cap((PrincipalKind.DEVICE,), ref)
-                    entry = LedgerEntry.objects.create(
+                    entry_id = _ledger_insert(
                         principal_kind=PrincipalKind.DEVICE,
                         principal_ref=ref,
-                        device=device,
+                        device_id=device_id,
                         model=model,
                         endpoint=endpoint,
                         outcome=Outcome.RESERVED,
@@ -254,12 +291,12 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
         if refusal is not None:
             raise refusal
         return Reservation(
-            entry_id=entry.pk,
+            entry_id=entry_id,
             kind=PrincipalKind.DEVICE,
             ref=ref,
             credits=1,
-            device_id=device.pk,
-            window_started_at=now if expired else device.window_started_at,
+            device_id=device_id,
+            window_started_at=window_started_at,
             headers={"X-Free-Left": str(max(limit - used - 1, 0))},
         )
     raise AssertionError("unreachable")
@@ -309,7 +346,7 @@ def pro_credit_reserve(
                 _refused_entry(
                     principal_kind=PrincipalKind.PRO_TOKEN,
                     principal_ref=token_hash,
-                    pro_token=token,
+                    pro_token_id=token.pk,
                     model=model,
                     endpoint=endpoint,
                 )
@@ -318,10 +355,10 @@ def pro_credit_reserve(
                 )
             else:
                 _check_stream_cap((PrincipalKind.PRO_TOKEN,), token_hash)
-                entry = LedgerEntry.objects.create(
+                entry_id = _ledger_insert(
                     principal_kind=PrincipalKind.PRO_TOKEN,
                     principal_ref=token_hash,
-                    pro_token=token,
+                    pro_token_id=token.pk,
                     model=model,
                     endpoint=endpoint,
                     outcome=Outcome.RESERVED,
@@ -332,7 +369,7 @@ def pro_credit_reserve(
     if refusal is not None:
         raise refusal
     return Reservation(
-        entry_id=entry.pk,
+        entry_id=entry_id,
         kind=PrincipalKind.PRO_TOKEN,
         ref=token_hash,
         credits=1,
@@ -370,7 +407,7 @@ def user_tokens_reserve(
                 _refused_entry(
                     principal_kind=kind,
                     principal_ref=ref,
-                    user=user,
+                    user_id=user.pk,
                     api_key_id=api_key_id,
                     model=model,
                     endpoint=endpoint,
@@ -378,10 +415,10 @@ def user_tokens_reserve(
                 refusal = Refused(INSUFFICIENT_TOKENS, 403, code="insufficient_tokens")
             else:
                 _check_stream_cap((PrincipalKind.USER, PrincipalKind.API_KEY), ref)
-                entry = LedgerEntry.objects.create(
+                entry_id = _ledger_insert(
                     principal_kind=kind,
                     principal_ref=ref,
-                    user=user,
+                    user_id=user.pk,
                     api_key_id=api_key_id,
                     model=model,
                     endpoint=endpoint,
@@ -395,7 +432,7 @@ def user_tokens_reserve(
     if amount < want:
         completion = max(1, amount - prompt_estimate)
     return Reservation(
-        entry_id=entry.pk,
+        entry_id=entry_id,
         kind=kind,
         ref=ref,
         tokens_reserved=amount,
