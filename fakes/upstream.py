@@ -76,6 +76,7 @@ class FakeUpstream:
         self.host, self.port = host, port
         self.requests: list[dict] = []  # the last payloads received (bounded), for assertions
         self.connections_open = 0
+        self.connections_total = 0
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -118,6 +119,7 @@ class FakeUpstream:
         task = asyncio.current_task()
         self._handlers.add(task)
         self.connections_open += 1
+        self.connections_total += 1
         try:
             while True:
                 try:

@@ -38,8 +38,16 @@ def shared_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
+        mounts = None
+        if _transport is None and settings.UPSTREAM_TRANSPORT == "lean":
+            from chat.upstreams.transport import LeanTransport
+
+            # Plain-http upstreams (Ollama, local servers) through the lean transport;
+            # https (OpenRouter) through httpx's own.
+            mounts = {"http://": LeanTransport(max_idle_per_host=min(settings.UPSTREAM_MAX_CONNECTIONS, 200))}
         client = httpx.AsyncClient(
             transport=_transport,
+            mounts=mounts,
             timeout=httpx.Timeout(
                 connect=settings.UPSTREAM_CONNECT_TIMEOUT,
                 read=None,  # first-byte, idle and total timeouts are applied per read below

@@ -41,31 +41,37 @@ class OllamaUpstream:
                 if final is not None:
                     continue  # read to the end, so the connection goes back to the pool
                 pieces = []
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except ValueError:
-                        raise UpstreamError("The model server sent a malformed line.") from None
-                    if not isinstance(obj, dict):
-                        raise UpstreamError("The model server sent a malformed line.")
-                    if "error" in obj:
-                        raise UpstreamError(f"The model server reported an error: {short(obj['error'])}")
-                    message = obj.get("message")
-                    if isinstance(message, dict):
-                        content = message.get("content")
-                        if content and isinstance(content, str):
-                            pieces.append(content)
-                    if obj.get("done") is True:
-                        final = Final(
-                            prompt_tokens=_int(obj.get("prompt_eval_count")),
-                            completion_tokens=_int(obj.get("eval_count")),
-                            finish_reason=obj.get("done_reason") or "stop",
-                        )
-                        break
+                failure = None
+                try:
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        try:
+                            obj = json.loads(line)
+                        except ValueError:
+                            raise UpstreamError("The model server sent a malformed line.") from None
+                        if not isinstance(obj, dict):
+                            raise UpstreamError("The model server sent a malformed line.")
+                        if "error" in obj:
+                            raise UpstreamError(f"The model server reported an error: {short(obj['error'])}")
+                        message = obj.get("message")
+                        if isinstance(message, dict):
+                            content = message.get("content")
+                            if content and isinstance(content, str):
+                                pieces.append(content)
+                        if obj.get("done") is True:
+                            final = Final(
+                                prompt_tokens=_int(obj.get("prompt_eval_count")),
+                                completion_tokens=_int(obj.get("eval_count")),
+                                finish_reason=obj.get("done_reason") or "stop",
+                            )
+                            break
+                except UpstreamError as exc:
+                    failure = exc
                 if pieces:
-                    yield "".join(pieces)
+                    yield "".join(pieces)  # what arrived before an error line still reaches the client
+                if failure is not None:
+                    raise failure
         finally:
             await response.aclose()
         if final is None:

@@ -49,41 +49,47 @@ class OpenAICompatUpstream:
                 if final is not None:
                     continue  # read to the end, so the connection goes back to the pool
                 pieces = []
-                for raw in lines:
-                    line = raw.rstrip(b"\r")
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (": ..."), event:/id:/retry: fields
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
-                        final = Final(
-                            prompt_tokens=_int(usage, "prompt_tokens"),
-                            completion_tokens=_int(usage, "completion_tokens"),
-                            finish_reason=finish,
-                        )
-                        break
-                    try:
-                        obj = json.loads(data)
-                    except ValueError:
-                        raise UpstreamError("The model server sent a malformed event.") from None
-                    if not isinstance(obj, dict):
-                        raise UpstreamError("The model server sent a malformed event.")
-                    if obj.get("error"):
-                        error = obj["error"]
-                        message = error.get("message") if isinstance(error, dict) else error
-                        raise UpstreamError(f"The model server reported an error: {short(message)}")
-                    if isinstance(obj.get("usage"), dict):
-                        usage = obj["usage"]
-                    for choice in obj.get("choices") or ():
-                        if not isinstance(choice, dict):
-                            continue
-                        delta = choice.get("delta") or {}
-                        content = delta.get("content") if isinstance(delta, dict) else None
-                        if content and isinstance(content, str):
-                            pieces.append(content)
-                        if choice.get("finish_reason"):
-                            finish = choice["finish_reason"]
+                failure = None
+                try:
+                    for raw in lines:
+                        line = raw.rstrip(b"\r")
+                        if not line.startswith(b"data:"):
+                            continue  # blank separators, comments (": ..."), event:/id:/retry: fields
+                        data = line[5:].strip()
+                        if data == b"[DONE]":
+                            final = Final(
+                                prompt_tokens=_int(usage, "prompt_tokens"),
+                                completion_tokens=_int(usage, "completion_tokens"),
+                                finish_reason=finish,
+                            )
+                            break
+                        try:
+                            obj = json.loads(data)
+                        except ValueError:
+                            raise UpstreamError("The model server sent a malformed event.") from None
+                        if not isinstance(obj, dict):
+                            raise UpstreamError("The model server sent a malformed event.")
+                        if obj.get("error"):
+                            error = obj["error"]
+                            message = error.get("message") if isinstance(error, dict) else error
+                            raise UpstreamError(f"The model server reported an error: {short(message)}")
+                        if isinstance(obj.get("usage"), dict):
+                            usage = obj["usage"]
+                        for choice in obj.get("choices") or ():
+                            if not isinstance(choice, dict):
+                                continue
+                            delta = choice.get("delta") or {}
+                            content = delta.get("content") if isinstance(delta, dict) else None
+                            if content and isinstance(content, str):
+                                pieces.append(content)
+                            if choice.get("finish_reason"):
+                                finish = choice["finish_reason"]
+                except UpstreamError as exc:
+                    failure = exc
                 if pieces:
-                    yield "".join(pieces)
+                    yield "".join(pieces)  # what arrived before an error line still reaches the client
+                if failure is not None:
+                    raise failure
         finally:
             await response.aclose()
         if final is None:
