@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -40,6 +41,7 @@ PY = sys.executable
 HOST = "127.0.0.1"
 TICKS = os.sysconf("SC_CLK_TCK")
 MESSAGES = [{"role": "user", "content": "hello bench"}]
+TOKEN = re.compile(rb"tok\d+ ")
 
 
 # --- processes --------------------------------------------------------------------
@@ -356,6 +358,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests and 200 long streams")
     parser.add_argument("--no-seed", action="store_true", help="skip the VOID seed baseline")
     parser.add_argument("--long", type=int, default=None, help="concurrent long streams (default 1000)")
+    parser.add_argument(
+        "--part",
+        choices=("all", "load", "long"),
+        default="all",
+        help="run only the load table or only the long streams",
+    )
     args = parser.parse_args(argv)
     scale = {1: 100, 10: 500, 100: 2000} if not args.quick else {1: 30, 10: 100, 100: 300}
     long_streams = args.long or (200 if args.quick else 1000)
@@ -385,17 +393,19 @@ def main(argv: list[str]) -> int:
             print("caution: 2 shared cores; client, fake upstream and server compete for them (and so do other jobs)\n")
             targets = _targets(fake.pid, fake_url, server.pid, port, seed.pid if seed else None, seed_port, tokens)
             rows = []
-            for target in targets:
+            for target in targets if args.part != "long" else []:
                 for conc, requests in scale.items():
                     asyncio.run(run_load(target, min(conc, 10), min(requests, 20)))  # warm-up
                     result = asyncio.run(run_load(target, conc, requests))
                     rows.append((target.name, conc, result))
                     _print_row(target.name, conc, result)
-            if not seed:
-                print(f"\n{seed_note}")
-            _summary(rows)
-            print()
-            _long_streams(port, server.pid, tokens, long_streams)
+            if args.part != "long":
+                if not seed:
+                    print(f"\n{seed_note}")
+                _summary(rows)
+                print()
+            if args.part != "load":
+                _long_streams(port, server.pid, tokens, long_streams)
         finally:
             for proc in reversed(procs):
                 stop(proc)
@@ -508,7 +518,8 @@ async def _hold_long(port: int, tokens: list[str], n: int) -> tuple[int, int, fl
                 status, _, _, data = await asyncio.wait_for(_one(reader, writer, _request_bytes(target, worker)), 300)
             finally:
                 writer.close()
-            counts["ok" if status == 200 and data.count(b'"content":"tok') == 200 else "err"] += 1
+            complete = status == 200 and len(TOKEN.findall(data)) == 200 and data.endswith(b"data: [DONE]\n\n")
+            counts["ok" if complete else "err"] += 1
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
             counts["err"] += 1
 

@@ -39,7 +39,7 @@ from billing.models import (
     ProToken,
     TokenBalance,
 )
-from billing.services import pro_token_hash
+from billing.services import pro_token_hash, token_balance_for
 from voidsite import ratelimit
 
 log = logging.getLogger("billing.metering")
@@ -394,13 +394,18 @@ def user_tokens_reserve(
     refusal = None
     try:
         with transaction.atomic():
-            balance, _ = TokenBalance.objects.select_for_update().get_or_create(
-                user=user, defaults={"total_tokens": settings.DEFAULT_USER_TOKENS}
+            locked = TokenBalance.objects.select_for_update().values_list(
+                "pk", "total_tokens", "tokens_used", "tokens_reserved"
             )
-            left = balance.tokens_left
+            found = locked.filter(user_id=user.pk)[:1]
+            if not found:
+                token_balance_for(user=user)  # first use: created race-safely with the default
+                found = locked.filter(user_id=user.pk)[:1]
+            balance_id, total, used, reserved = found[0]
+            left = total - used - reserved
             amount = min(want, left)
             if amount <= 0 or not (
-                TokenBalance.objects.filter(pk=balance.pk)
+                TokenBalance.objects.filter(pk=balance_id)
                 .filter(total_tokens__gte=F("tokens_used") + F("tokens_reserved") + amount)
                 .update(tokens_reserved=F("tokens_reserved") + amount)
             ):
@@ -466,10 +471,21 @@ def reservation_settle(
     now = timezone.now()
     credits = 0 if refund else -r.credits
     with transaction.atomic():
+        charge = 0
+        if r.user_id is not None:
+            # Lock order as in reserve: the balance row first, then the ledger row.
+            _, total, used, reserved = (
+                TokenBalance.objects.select_for_update()
+                .values_list("pk", "total_tokens", "tokens_used", "tokens_reserved")
+                .get(user_id=r.user_id)
+            )
+            available = total - used - reserved + r.tokens_reserved
+            charge = 0 if refund else max(0, min(prompt_tokens + completion_tokens, available))
         moved = LedgerEntry.objects.filter(pk=r.entry_id, outcome=Outcome.RESERVED).update(
             outcome=outcome,
             settled_at=now,
             credits=credits,
+            tokens=-charge,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             ttfb_ms=ttfb_ms,
@@ -486,14 +502,9 @@ def reservation_settle(
             ProToken.objects.filter(pk=r.pro_token_id).update(credits_left=F("credits_left") + r.credits)
         if r.user_id is None:
             return Settlement(outcome=outcome, settled_now=True)
-        balance = TokenBalance.objects.select_for_update().get(user_id=r.user_id)
-        available = balance.tokens_left + r.tokens_reserved
-        charge = 0 if refund else max(0, min(prompt_tokens + completion_tokens, available))
-        TokenBalance.objects.filter(pk=balance.pk).update(
+        TokenBalance.objects.filter(user_id=r.user_id).update(
             tokens_used=F("tokens_used") + charge, tokens_reserved=F("tokens_reserved") - r.tokens_reserved
         )
-        if charge:
-            LedgerEntry.objects.filter(pk=r.entry_id).update(tokens=-charge)
         return Settlement(outcome=outcome, settled_now=True, tokens_charged=charge, tokens_left=available - charge)
 
 
