@@ -161,15 +161,16 @@ def _recreate_database(url: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def start_voidsite(env: dict[str, str]) -> tuple[subprocess.Popen, int]:
+def start_voidsite(env: dict[str, str], log: str | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    out = open(log, "ab") if log else subprocess.DEVNULL
     daphne = str(Path(PY).parent / "daphne")
     proc = subprocess.Popen(
         [daphne, "-e", f"tcp:port={port}:interface={HOST}:backlog=4096", "voidsite.asgi:application"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
     )
     wait_port(port, proc)
     return proc, port
@@ -358,6 +359,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests and 200 long streams")
     parser.add_argument("--no-seed", action="store_true", help="skip the VOID seed baseline")
     parser.add_argument("--long", type=int, default=None, help="concurrent long streams (default 1000)")
+    parser.add_argument("--server-log", help="append voidsite's output to this file (default: discarded)")
     parser.add_argument(
         "--part",
         choices=("all", "load", "long"),
@@ -381,7 +383,7 @@ def main(argv: list[str]) -> int:
                 _recreate_database(args.postgres)
             env = voidsite_env(fake_url, args.postgres, work)
             tokens = prepare_voidsite(env, users=100)
-            server, port = start_voidsite(env)
+            server, port = start_voidsite(env, args.server_log)
             procs.append(server)
             seed, seed_port, seed_note = (None, 0, "seed baseline skipped (--no-seed)")
             if not args.no_seed:
