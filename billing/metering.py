@@ -287,6 +287,13 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
                 raise
             continue
         except _CapReached:
+            _refused_entry(
+                principal_kind=PrincipalKind.DEVICE,
+                principal_ref=ref,
+                device_id=device_id,
+                model=model,
+                endpoint=endpoint,
+            )
             raise _cap_refusal({}) from None
         if refusal is not None:
             raise refusal
@@ -365,6 +372,13 @@ def pro_credit_reserve(
                     credits=-1,
                 )
     except _CapReached:
+        _refused_entry(
+            principal_kind=PrincipalKind.PRO_TOKEN,
+            principal_ref=token_hash,
+            pro_token_id=token.pk,
+            model=model,
+            endpoint=endpoint,
+        )
         raise _cap_refusal(headers) from None
     if refusal is not None:
         raise refusal
@@ -431,6 +445,14 @@ def user_tokens_reserve(
                     tokens_reserved=amount,
                 )
     except _CapReached:
+        _refused_entry(
+            principal_kind=kind,
+            principal_ref=ref,
+            user_id=user.pk,
+            api_key_id=api_key_id,
+            model=model,
+            endpoint=endpoint,
+        )
         raise _cap_refusal({}) from None
     if refusal is not None:
         raise refusal

@@ -104,6 +104,7 @@ def test_the_stream_cap_counts_open_reservations_of_one_principal(settings):
         metering.pro_credit_reserve(raw_token=raw, model="demo", endpoint="void")
     assert refused.value.status == 429 and refused.value.headers["Retry-After"]
     assert ProToken.objects.get().credits_left == 8  # the refused request took nothing
+    assert LedgerEntry.objects.filter(outcome=Outcome.REFUSED).count() == 1
     metering.reservation_settle(reservation=first, outcome=Outcome.COMPLETED)
     metering.pro_credit_reserve(raw_token=raw, model="demo", endpoint="void")
 
