@@ -91,6 +91,8 @@ class LedgerEntry(models.Model):
     principal_ref = models.CharField(max_length=64, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     pro_token = models.ForeignKey(ProToken, null=True, blank=True, on_delete=models.SET_NULL)
+    device = models.ForeignKey("AnonymousDevice", null=True, blank=True, on_delete=models.SET_NULL)
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL)
     model = models.CharField(max_length=128, blank=True)
     endpoint = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(max_length=24, choices=Outcome.choices, db_index=True)
@@ -108,7 +110,13 @@ class LedgerEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["outcome", "created_at"])]
+        indexes = [
+            models.Index(fields=["outcome", "created_at"]),
+            # In-flight streams of one principal (the concurrent-stream cap counts these).
+            models.Index(
+                fields=["principal_ref"], condition=Q(outcome="reserved"), name="ledger_inflight_by_principal"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "external_ref"], condition=~Q(external_ref=""), name="ledger_unique_external_ref"
@@ -227,3 +235,48 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.delivery_id} ({self.outcome})"
+
+
+class AnonymousDevice(models.Model):
+    """A VOID anonymous device and its free quota. Only HMACs (``SERVER_SALT``) of the
+    client id, browser fingerprint and client IP are stored, never the values.
+
+    ``window_used`` requests were spent in the window that began at
+    ``window_started_at``; a window older than ``FREE_TTL_SECONDS`` counts as empty.
+    """
+
+    client_hash = models.CharField(max_length=64, unique=True)
+    fp_hash = models.CharField(max_length=64, unique=True)
+    ip_hash = models.CharField(max_length=64, db_index=True)
+    window_started_at = models.DateTimeField()
+    window_used = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(window_used__gte=0), name="device_window_used_non_negative")]
+
+    def __str__(self) -> str:
+        return f"device {self.pk} ({self.fp_hash[:10]}…)"
+
+
+class ApiKey(models.Model):
+    """A user's API key for ``/v1/*``. The raw key is shown once; only its SHA-256 is kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, help_text="First characters of the key, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

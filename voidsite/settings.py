@@ -360,6 +360,41 @@ FCM_DJANGO_SETTINGS = {
 
 
 # --- chat: upstreams and request limits -------------------------------------------
+# Models by name: "name=upstream:upstream_model" items, comma-separated; upstream is
+# demo (built in, no network), ollama or openai (any OpenAI-compatible server).
+CHAT_MODELS = env.str("CHAT_MODELS", default="demo=demo:voidsite-demo")
+DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="demo")
+# The model VOID's /chat/stream uses (its clients send none).
+VOID_MODEL = env.str("VOID_MODEL", default="") or DEFAULT_MODEL
+OLLAMA_BASE_URL = env.str("OLLAMA_BASE_URL", default="http://127.0.0.1:11434")
+OLLAMA_KEEP_ALIVE = env.str("OLLAMA_KEEP_ALIVE", default="5m")
+OPENAI_COMPAT_BASE_URL = env.str("OPENAI_COMPAT_BASE_URL", default="https://openrouter.ai/api/v1")
+OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
+# Seconds: TCP connect, wait for the first byte, silence between chunks, whole stream.
+UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=5.0)
+UPSTREAM_FIRST_BYTE_TIMEOUT = env.float("UPSTREAM_FIRST_BYTE_TIMEOUT", default=60.0)
+UPSTREAM_IDLE_TIMEOUT = env.float("UPSTREAM_IDLE_TIMEOUT", default=30.0)
+UPSTREAM_TOTAL_TIMEOUT = env.float("UPSTREAM_TOTAL_TIMEOUT", default=600.0)
+UPSTREAM_MAX_LINE_BYTES = env.int("UPSTREAM_MAX_LINE_BYTES", default=256 * 1024)
+UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=1000)
+# HTTP transport for plain-http upstreams: "lean" (h11 on asyncio streams, one
+# read per burst of tokens) or "httpcore" (httpx's default). https always uses httpcore.
+UPSTREAM_TRANSPORT = env.str("UPSTREAM_TRANSPORT", default="lean")
+# Delay between the demo model's tokens (ms); 0 streams at once.
+DEMO_TOKEN_DELAY_MS = env.int("DEMO_TOKEN_DELAY_MS", default=0)
+# Request limits, checked before any upstream call.
+CHAT_MAX_MESSAGES = env.int("CHAT_MAX_MESSAGES", default=100)
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=32_000)
+CHAT_MAX_TOTAL_CHARS = env.int("CHAT_MAX_TOTAL_CHARS", default=128_000)
+CHAT_MAX_TOKENS_CEILING = env.int("CHAT_MAX_TOKENS_CEILING", default=4096)
+# Completion tokens reserved from a user balance when a request names no max_tokens.
+CHAT_DEFAULT_MAX_TOKENS = env.int("CHAT_DEFAULT_MAX_TOKENS", default=1024)
+# Models each principal kind may use: "*" or a comma-separated list of names.
+CHAT_MODELS_DEVICE = env.list("CHAT_MODELS_DEVICE", default=["*"])
+CHAT_MODELS_PRO = env.list("CHAT_MODELS_PRO", default=["*"])
+CHAT_MODELS_USER = env.list("CHAT_MODELS_USER", default=["*"])
+# Streams one principal (device, pro token, user) may hold at once; 0 = no cap.
+CHAT_MAX_CONCURRENT_STREAMS = env.int("CHAT_MAX_CONCURRENT_STREAMS", default=4)
 
 # (end of section)
 
@@ -367,6 +402,25 @@ FCM_DJANGO_SETTINGS = {
 # --- billing: quotas, balances, rate limits, BTCPay ---------------------------------
 # Tokens a user's balance starts with (ByteChat gave 1,000,000).
 DEFAULT_USER_TOKENS = env.int("DEFAULT_USER_TOKENS", default=1_000_000)
+# Key of the HMACs that identify anonymous devices (client id, fingerprint, IP).
+# Unset: derived from SECRET_KEY (itself required in production), so no
+# production-looking default exists; set it to keep device identities across a
+# SECRET_KEY rotation.
+SERVER_SALT = env.str("SERVER_SALT", default="")
+if not SERVER_SALT:
+    import hashlib as _hashlib
+    import hmac as _hmac
+
+    SERVER_SALT = _hmac.new(SECRET_KEY.encode(), b"voidsite.server_salt", _hashlib.sha256).hexdigest()
+# Free requests per anonymous device per window, and the window (seconds).
+FREE_LIMIT = env.int("FREE_LIMIT", default=50)
+FREE_TTL_SECONDS = env.int("FREE_TTL_SECONDS", default=24 * 3600)
+# Per-client-IP limit on every chat endpoint: requests per window (seconds).
+RL_MAX_REQUESTS_IP = env.int("RL_MAX_REQUESTS_IP", default=30)
+RL_WINDOW_SECONDS = env.int("RL_WINDOW_SECONDS", default=60)
+# Reservations still open this long after they began are settled by
+# `manage.py sweep_reservations` (a crashed process left them).
+RESERVATION_ORPHAN_SECONDS = env.int("RESERVATION_ORPHAN_SECONDS", default=3600)
 
 
 # (end of section)

@@ -1,0 +1,585 @@
+"""Metering of chat requests: reserve before the upstream call, settle after.
+
+Every request that reaches a principal's allowance leaves one ``LedgerEntry``:
+created with outcome ``reserved`` when the quota is taken, moved to its final
+outcome by :func:`reservation_settle` (exactly once: the move is a conditional
+``UPDATE ... WHERE outcome = 'reserved'``, so a settle racing the sweep of
+orphans counts once). Quotas, credits and tokens move only by conditional
+``UPDATE``s on rows locked with ``SELECT ... FOR UPDATE`` inside one
+transaction; nothing reads a balance and writes it back unguarded.
+
+Each phase (reserve, settle) is one plain sync function, so async callers pay
+one thread hop per phase (:func:`run_in_thread`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from types import SimpleNamespace
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import (
+    AnonymousDevice,
+    ApiKey,
+    EntryKind,
+    LedgerEntry,
+    Outcome,
+    PrincipalKind,
+    ProToken,
+    TokenBalance,
+)
+from billing.services import pro_token_hash, token_balance_for
+from voidsite import ratelimit
+
+log = logging.getLogger("billing.metering")
+
+RATE_GROUP = "chat-ip"
+API_KEY_PREFIX = "vsk_"
+CAP_RETRY_AFTER = "5"
+INSUFFICIENT_TOKENS = "Insufficient tokens. Please contact support to add more tokens."
+
+
+class Refused(Exception):
+    """The request may not go ahead: ``status`` (400/401/402/403/429), a sentence, headers."""
+
+    def __init__(self, detail: str, status: int, headers: dict[str, str] | None = None, code: str = ""):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+        self.headers = headers or {}
+        self.code = code
+
+
+@dataclass(slots=True)
+class Reservation:
+    """What :func:`reservation_settle` needs to finish a request's accounting."""
+
+    entry_id: int
+    kind: str
+    ref: str
+    credits: int = 0  # pro credits or free requests taken at reserve (refunded on early failure)
+    tokens_reserved: int = 0
+    max_tokens: int | None = None  # completion cap to send upstream
+    prompt_estimate: int = 0
+    device_id: int | None = None
+    window_started_at: datetime | None = None
+    pro_token_id: int | None = None
+    user_id: int | None = None
+    api_key_id: int | None = None
+    tokens_left: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Settlement:
+    outcome: str
+    settled_now: bool
+    tokens_charged: int = 0
+    tokens_left: int | None = None
+
+
+# --- helpers ----------------------------------------------------------------------
+def secure_hash(kind: str, value: str) -> str:
+    """HMAC-SHA256 keyed with ``SERVER_SALT``; ``kind`` separates the domains (client, fp, ip)."""
+    return hmac.new(settings.SERVER_SALT.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def estimate_tokens(text_chars: int) -> int:
+    """A rough token count (4 characters a token) used before the upstream reports usage."""
+    return max(1, (text_chars + 3) // 4)
+
+
+def release_connection() -> None:
+    """Hand a pooled PostgreSQL connection back between the phases of a long stream.
+
+    Django returns a request's connection only when the response closes, so a
+    thousand open streams would hold a thousand connections of a pool of 20.
+    """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        connection.close()
+
+
+async def run_in_thread(fn, /, *args, **kwargs):
+    """Run one sync metering phase in a worker thread, then release its DB connection.
+
+    Not thread-sensitive: phases of different requests run in parallel threads
+    instead of queueing on one (each runs in its own transaction).
+    """
+
+    def call():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release_connection()
+
+    return await sync_to_async(call, thread_sensitive=False)()
+
+
+_RATE_REQUEST = SimpleNamespace(method="POST")
+
+
+def ip_rate_check(*, ip: str) -> dict[str, str]:
+    """Count one chat request for this client IP; ``X-RateLimit-*`` headers, or Refused(429)."""
+    rate = f"{settings.RL_MAX_REQUESTS_IP}/{settings.RL_WINDOW_SECONDS}s"
+    usage = ratelimit.hit(_RATE_REQUEST, group=RATE_GROUP, value=secure_hash("ip", ip), rate=rate)
+    if usage is None:
+        return {}
+    headers = usage.headers()
+    if usage.limited:
+        raise Refused("Too many requests from this IP.", 429, headers, code="rate_limited")
+    return headers
+
+
+class _CapReached(Exception):
+    pass
+
+
+def _check_stream_cap(kinds: tuple[str, ...], ref: str) -> None:
+    cap = settings.CHAT_MAX_CONCURRENT_STREAMS
+    if cap <= 0:
+        return
+    in_flight = LedgerEntry.objects.filter(principal_ref=ref, outcome=Outcome.RESERVED, principal_kind__in=kinds)
+    if in_flight.count() >= cap:
+        raise _CapReached
+
+
+def _cap_refusal(headers: dict[str, str]) -> Refused:
+    headers = {**headers, "Retry-After": CAP_RETRY_AFTER}
+    detail = f"Too many streams at once (at most {settings.CHAT_MAX_CONCURRENT_STREAMS}); wait for one to finish."
+    return Refused(detail, 429, headers, code="too_many_streams")
+
+
+@lru_cache(maxsize=4)
+def _ledger_insert_sql(vendor: str) -> tuple[str, tuple]:
+    fields = tuple(f for f in LedgerEntry._meta.concrete_fields if not f.primary_key)
+    qn = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 (quoted names from the model itself; values are parameters)
+        qn(LedgerEntry._meta.db_table),
+        ", ".join(qn(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+        qn(LedgerEntry._meta.pk.column),
+    )
+    return sql, fields
+
+
+def _ledger_insert(**values) -> int:
+    """Insert one ledger row and return its id: the ORM's ``create`` minus its
+    per-call query compilation (this runs twice per chat request). Field
+    defaults and ``auto_now_add`` apply as with ``create``."""
+    sql, fields = _ledger_insert_sql(connection.vendor)
+    now = timezone.now()
+    params = []
+    for f in fields:
+        if f.attname in values:
+            value = values[f.attname]
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = now
+        else:
+            value = f.get_default()
+        params.append(f.get_db_prep_save(value, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def _refused_entry(**fields) -> None:
+    _ledger_insert(kind=EntryKind.USAGE, outcome=Outcome.REFUSED, settled_at=timezone.now(), **fields)
+
+
+# --- anonymous devices (VOID free quota) ------------------------------------------
+def _device_bind(*, client_hash: str, fp_hash: str, ip_hash: str, now: datetime) -> tuple[int, datetime, int]:
+    """``(id, window_started_at, window_used)`` of the device for these hashes, locked.
+
+    The seed's binding rules: a known client id → its row. An unknown client id
+    → the row of the same fingerprint, else of the same IP (the new client id
+    is bound to it, so it shares that row's quota). Only then a new row. The
+    fingerprint on file is kept when binding by IP, so an old fingerprint
+    never finds a fresh row.
+    """
+    rows = AnonymousDevice.objects.select_for_update().values_list("pk", "window_started_at", "window_used")
+    found = rows.filter(client_hash=client_hash)[:1] or rows.filter(fp_hash=fp_hash)[:1]
+    if not found:
+        found = rows.filter(ip_hash=ip_hash).order_by("-last_seen_at", "-pk")[:1]
+    if found:
+        return found[0]
+    device = AnonymousDevice.objects.create(
+        client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, window_started_at=now, last_seen_at=now
+    )
+    return device.pk, now, 0
+
+
+def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: str, endpoint: str) -> Reservation:
+    """Take one free request from the device's window (exactly ``FREE_LIMIT`` per window).
+
+    Raises Refused(402) when the window is spent, Refused(429) over the stream cap.
+    Race-safe: concurrent first requests of one device create one row (a
+    unique-constraint loser retries and finds the winner's row). Lock: the
+    device row (``SELECT ... FOR UPDATE``) for the transaction.
+    """
+    client_hash, fp_hash, ip_hash = (
+        secure_hash("client", client_id),
+        secure_hash("fp", fingerprint),
+        secure_hash("ip", ip),
+    )
+    limit, ttl = settings.FREE_LIMIT, timedelta(seconds=settings.FREE_TTL_SECONDS)
+    for attempt in range(4):
+        now = timezone.now()
+        cutoff = now - ttl
+        refusal = None
+        try:
+            with transaction.atomic():
+                device_id, window_started_at, window_used = _device_bind(
+                    client_hash=client_hash, fp_hash=fp_hash, ip_hash=ip_hash, now=now
+                )
+                expired = window_started_at <= cutoff
+                used = 0 if expired else window_used
+                ref = str(device_id)
+                # The row is locked, and the guard repeats the rule in SQL: no
+                # quota ever moves without a conditional UPDATE.
+                this_device = AnonymousDevice.objects.filter(pk=device_id)
+                if expired:
+                    window_started_at = now
+                    moved = this_device.filter(window_started_at__lte=cutoff).update(
+                        window_used=1, window_started_at=now, client_hash=client_hash, ip_hash=ip_hash, last_seen_at=now
+                    )
+                elif used < limit:
+                    moved = this_device.filter(window_started_at__gt=cutoff, window_used__lt=limit).update(
+                        window_used=F("window_used") + 1, client_hash=client_hash, ip_hash=ip_hash, last_seen_at=now
+                    )
+                else:
+                    moved = 0
+                if not moved:
+                    _refused_entry(
+                        principal_kind=PrincipalKind.DEVICE,
+                        principal_ref=ref,
+                        device_id=device_id,
+                        model=model,
+                        endpoint=endpoint,
+                    )
+                    refusal = Refused(
+                        "Free limit reached. Wait 24h or buy Pro.", 402, {"X-Free-Left": "0"}, "free_limit"
+                    )
+                else:
+                    _check_stream_cap((PrincipalKind.DEVICE,), ref)
+                    entry_id = _ledger_insert(
+                        principal_kind=PrincipalKind.DEVICE,
+                        principal_ref=ref,
+                        device_id=device_id,
+                        model=model,
+                        endpoint=endpoint,
+                        outcome=Outcome.RESERVED,
+                        credits=-1,
+                    )
+        except IntegrityError:
+            # Another request created or rebound this device at the same moment.
+            if attempt == 3:
+                raise
+            continue
+        except _CapReached:
+            _refused_entry(
+                principal_kind=PrincipalKind.DEVICE,
+                principal_ref=ref,
+                device_id=device_id,
+                model=model,
+                endpoint=endpoint,
+            )
+            raise _cap_refusal({}) from None
+        if refusal is not None:
+            raise refusal
+        return Reservation(
+            entry_id=entry_id,
+            kind=PrincipalKind.DEVICE,
+            ref=ref,
+            credits=1,
+            device_id=device_id,
+            window_started_at=window_started_at,
+            headers={"X-Free-Left": str(max(limit - used - 1, 0))},
+        )
+    raise AssertionError("unreachable")
+
+
+def device_quota_reset(*, device_ids: list[int], note: str = "admin reset") -> int:
+    """Give devices a fresh window (the seed's /dev/reset-free, as an admin action)."""
+    now = timezone.now()
+    count = 0
+    with transaction.atomic():
+        for device in AnonymousDevice.objects.select_for_update().filter(pk__in=device_ids):
+            given = device.window_used
+            AnonymousDevice.objects.filter(pk=device.pk).update(window_used=0, window_started_at=now)
+            LedgerEntry.objects.create(
+                kind=EntryKind.ADJUSTMENT,
+                outcome=Outcome.GRANTED,
+                principal_kind=PrincipalKind.DEVICE,
+                principal_ref=str(device.pk),
+                device=device,
+                credits=given,
+                settled_at=now,
+                note=note,
+            )
+            count += 1
+    return count
+
+
+# --- pro tokens -------------------------------------------------------------------
+def pro_credit_reserve(
+    *, raw_token: str, model: str, endpoint: str, headers: dict[str, str] | None = None
+) -> Reservation:
+    """Take one credit from a pro token. Refused(401) unknown token, (402) no credits left."""
+    headers = dict(headers or {})
+    token_hash = pro_token_hash(raw_token)
+    now = timezone.now()
+    refusal = None
+    try:
+        with transaction.atomic():
+            token = ProToken.objects.select_for_update().filter(token_hash=token_hash).first()
+            if token is None:
+                raise Refused("Invalid Pro Token", 401, headers, code="invalid_pro_token")
+            if token.credits_left <= 0 or not (
+                ProToken.objects.filter(pk=token.pk, credits_left__gt=0).update(
+                    credits_left=F("credits_left") - 1, last_used_at=now
+                )
+            ):
+                _refused_entry(
+                    principal_kind=PrincipalKind.PRO_TOKEN,
+                    principal_ref=token_hash,
+                    pro_token_id=token.pk,
+                    model=model,
+                    endpoint=endpoint,
+                )
+                refusal = Refused(
+                    "Pro credits exhausted", 402, {**headers, "X-Pro-Left": "0"}, code="credits_exhausted"
+                )
+            else:
+                _check_stream_cap((PrincipalKind.PRO_TOKEN,), token_hash)
+                entry_id = _ledger_insert(
+                    principal_kind=PrincipalKind.PRO_TOKEN,
+                    principal_ref=token_hash,
+                    pro_token_id=token.pk,
+                    model=model,
+                    endpoint=endpoint,
+                    outcome=Outcome.RESERVED,
+                    credits=-1,
+                )
+    except _CapReached:
+        _refused_entry(
+            principal_kind=PrincipalKind.PRO_TOKEN,
+            principal_ref=token_hash,
+            pro_token_id=token.pk,
+            model=model,
+            endpoint=endpoint,
+        )
+        raise _cap_refusal(headers) from None
+    if refusal is not None:
+        raise refusal
+    return Reservation(
+        entry_id=entry_id,
+        kind=PrincipalKind.PRO_TOKEN,
+        ref=token_hash,
+        credits=1,
+        pro_token_id=token.pk,
+        headers={**headers, "X-Pro-Left": str(token.credits_left - 1)},
+    )
+
+
+# --- user token balances ----------------------------------------------------------
+def user_tokens_reserve(
+    *, user, model: str, endpoint: str, prompt_estimate: int, max_tokens: int | None, api_key_id: int | None = None
+) -> Reservation:
+    """Reserve ``prompt_estimate + max_tokens`` (or what is left, if less) from the user's balance.
+
+    Refused(403) when nothing is left. When less than asked is left, the
+    completion cap sent upstream shrinks to fit.
+    """
+    completion = max_tokens or settings.CHAT_DEFAULT_MAX_TOKENS
+    want = prompt_estimate + completion
+    kind = PrincipalKind.API_KEY if api_key_id else PrincipalKind.USER
+    ref = str(user.pk)
+    refusal = None
+    try:
+        with transaction.atomic():
+            locked = TokenBalance.objects.select_for_update().values_list(
+                "pk", "total_tokens", "tokens_used", "tokens_reserved"
+            )
+            found = locked.filter(user_id=user.pk)[:1]
+            if not found:
+                token_balance_for(user=user)  # first use: created race-safely with the default
+                found = locked.filter(user_id=user.pk)[:1]
+            balance_id, total, used, reserved = found[0]
+            left = total - used - reserved
+            amount = min(want, left)
+            if amount <= 0 or not (
+                TokenBalance.objects.filter(pk=balance_id)
+                .filter(total_tokens__gte=F("tokens_used") + F("tokens_reserved") + amount)
+                .update(tokens_reserved=F("tokens_reserved") + amount)
+            ):
+                _refused_entry(
+                    principal_kind=kind,
+                    principal_ref=ref,
+                    user_id=user.pk,
+                    api_key_id=api_key_id,
+                    model=model,
+                    endpoint=endpoint,
+                )
+                refusal = Refused(INSUFFICIENT_TOKENS, 403, code="insufficient_tokens")
+            else:
+                _check_stream_cap((PrincipalKind.USER, PrincipalKind.API_KEY), ref)
+                entry_id = _ledger_insert(
+                    principal_kind=kind,
+                    principal_ref=ref,
+                    user_id=user.pk,
+                    api_key_id=api_key_id,
+                    model=model,
+                    endpoint=endpoint,
+                    outcome=Outcome.RESERVED,
+                    tokens_reserved=amount,
+                )
+    except _CapReached:
+        _refused_entry(
+            principal_kind=kind,
+            principal_ref=ref,
+            user_id=user.pk,
+            api_key_id=api_key_id,
+            model=model,
+            endpoint=endpoint,
+        )
+        raise _cap_refusal({}) from None
+    if refusal is not None:
+        raise refusal
+    if amount < want:
+        completion = max(1, amount - prompt_estimate)
+    return Reservation(
+        entry_id=entry_id,
+        kind=kind,
+        ref=ref,
+        tokens_reserved=amount,
+        max_tokens=completion,
+        prompt_estimate=prompt_estimate,
+        user_id=user.pk,
+        api_key_id=api_key_id,
+        tokens_left=left - amount,
+    )
+
+
+# --- settle -----------------------------------------------------------------------
+def reservation_settle(
+    *,
+    reservation: Reservation,
+    outcome: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    refund: bool = False,
+    ttfb_ms: int | None = None,
+    duration_ms: int | None = None,
+) -> Settlement:
+    """Finish a reservation once: charge what was used (or refund it all with ``refund``).
+
+    The ledger row moves out of ``reserved`` by a conditional UPDATE first; if
+    that matches nothing (already settled, e.g. by the sweep), no balance moves.
+    User balances are charged the reported tokens, never beyond what the
+    balance holds; the unused part of the reservation returns.
+    """
+    r = reservation
+    now = timezone.now()
+    credits = 0 if refund else -r.credits
+    with transaction.atomic():
+        charge = 0
+        if r.user_id is not None:
+            # Lock order as in reserve: the balance row first, then the ledger row.
+            _, total, used, reserved = (
+                TokenBalance.objects.select_for_update()
+                .values_list("pk", "total_tokens", "tokens_used", "tokens_reserved")
+                .get(user_id=r.user_id)
+            )
+            available = total - used - reserved + r.tokens_reserved
+            charge = 0 if refund else max(0, min(prompt_tokens + completion_tokens, available))
+        moved = LedgerEntry.objects.filter(pk=r.entry_id, outcome=Outcome.RESERVED).update(
+            outcome=outcome,
+            settled_at=now,
+            credits=credits,
+            tokens=-charge,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            ttfb_ms=ttfb_ms,
+            duration_ms=duration_ms,
+        )
+        if not moved:
+            return Settlement(outcome=outcome, settled_now=False)
+        if r.device_id is not None and refund and r.credits:
+            # Only the window the request was counted in gets it back.
+            AnonymousDevice.objects.filter(
+                pk=r.device_id, window_started_at=r.window_started_at, window_used__gt=0
+            ).update(window_used=F("window_used") - 1)
+        if r.pro_token_id is not None and refund and r.credits:
+            ProToken.objects.filter(pk=r.pro_token_id).update(credits_left=F("credits_left") + r.credits)
+        if r.user_id is None:
+            return Settlement(outcome=outcome, settled_now=True)
+        TokenBalance.objects.filter(user_id=r.user_id).update(
+            tokens_used=F("tokens_used") + charge, tokens_reserved=F("tokens_reserved") - r.tokens_reserved
+        )
+        return Settlement(outcome=outcome, settled_now=True, tokens_charged=charge, tokens_left=available - charge)
+
+
+def reservations_sweep(*, older_than_seconds: int) -> int:
+    """Settle reservations left open by a crashed process, as ``orphaned``.
+
+    The per-request charge (one credit or free request) stands; reserved user
+    tokens go back uncharged, since the usage is unknown.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = LedgerEntry.objects.filter(outcome=Outcome.RESERVED, created_at__lt=cutoff).values(
+        "pk", "principal_kind", "principal_ref", "credits", "tokens_reserved", "device_id", "pro_token_id", "user_id"
+    )
+    settled = 0
+    for row in stale.iterator():
+        reservation = Reservation(
+            entry_id=row["pk"],
+            kind=row["principal_kind"],
+            ref=row["principal_ref"],
+            credits=-row["credits"],
+            tokens_reserved=row["tokens_reserved"],
+            device_id=row["device_id"],
+            pro_token_id=row["pro_token_id"],
+            user_id=row["user_id"],
+        )
+        if reservation_settle(reservation=reservation, outcome=Outcome.ORPHANED).settled_now:
+            settled += 1
+    return settled
+
+
+# --- user API keys ----------------------------------------------------------------
+def api_key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def api_key_create(*, user, name: str = "") -> tuple[str, ApiKey]:
+    """A new API key for ``user``: returns the raw key (show it once) and the row."""
+    raw = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(user=user, name=name[:100], prefix=raw[:12], key_hash=api_key_hash(raw))
+    return raw, key
+
+
+def api_key_revoke(*, key: ApiKey) -> bool:
+    """Revoke a key; False when it was already revoked."""
+    return bool(ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def api_key_user(*, raw: str):
+    """``(user, key)`` for an active key of an active user, else ``(None, None)``."""
+    key = ApiKey.objects.select_related("user").filter(key_hash=api_key_hash(raw), revoked_at__isnull=True).first()
+    if key is None or not key.user.is_active:
+        return None, None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key.user, key

@@ -1,0 +1,167 @@
+"""One shared ``httpx.AsyncClient`` per event loop (pooled connections, explicit
+timeouts), and the line reader both HTTP upstreams use.
+
+Timeouts: connect (httpx), first byte (request sent → first body bytes),
+idle (silence between chunks) and total (whole stream); lines longer than
+``UPSTREAM_MAX_LINE_BYTES`` are an error, not a memory sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import weakref
+from collections.abc import AsyncIterator
+
+import httpx
+from django.conf import settings
+
+from chat.upstreams.base import UpstreamError, UpstreamTimeout, short
+
+log = logging.getLogger("chat.upstreams")
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_transport: httpx.AsyncBaseTransport | None = None
+
+
+def set_transport(transport: httpx.AsyncBaseTransport | None) -> None:
+    """Tests: route every upstream call through ``transport`` (e.g. ``httpx.MockTransport``)."""
+    global _transport
+    _transport = transport
+    _clients.clear()
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The process's client for this event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        mounts = None
+        if _transport is None and settings.UPSTREAM_TRANSPORT == "lean":
+            from chat.upstreams.transport import LeanTransport
+
+            # Plain-http upstreams (Ollama, local servers) through the lean transport;
+            # https (OpenRouter) through httpx's own.
+            mounts = {"http://": LeanTransport(max_idle_per_host=min(settings.UPSTREAM_MAX_CONNECTIONS, 200))}
+        client = httpx.AsyncClient(
+            transport=_transport,
+            mounts=mounts,
+            timeout=httpx.Timeout(
+                connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+                read=None,  # first-byte, idle and total timeouts are applied per read below
+                write=settings.UPSTREAM_CONNECT_TIMEOUT,
+                pool=settings.UPSTREAM_CONNECT_TIMEOUT,
+            ),
+            limits=httpx.Limits(
+                max_connections=settings.UPSTREAM_MAX_CONNECTIONS,
+                max_keepalive_connections=min(settings.UPSTREAM_MAX_CONNECTIONS, 200),
+                keepalive_expiry=30,
+            ),
+            follow_redirects=False,
+        )
+        _clients[loop] = client
+        _close_at_shutdown(client)
+    return client
+
+
+def _close_at_shutdown(client: httpx.AsyncClient) -> None:
+    """Under daphne (Twisted), close the client before the reactor stops."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    def close():
+        if client.is_closed:
+            return None
+        return defer.Deferred.fromFuture(asyncio.ensure_future(client.aclose()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", close)
+
+
+async def aclose_all() -> None:
+    for client in list(_clients.values()):
+        await client.aclose()
+    _clients.clear()
+
+
+async def open_stream(url: str, payload: dict, headers: dict[str, str] | None = None) -> httpx.Response:
+    """POST ``payload`` and return the streaming response once its headers are in.
+
+    Raises UpstreamError for a connection failure or an HTTP error status (with
+    the upstream's own message when it sent one).
+    """
+    client = shared_client()
+    request = client.build_request("POST", url, json=payload, headers=headers)
+    try:
+        async with asyncio.timeout(settings.UPSTREAM_FIRST_BYTE_TIMEOUT):
+            response = await client.send(request, stream=True)
+    except TimeoutError:
+        raise UpstreamTimeout("The model server did not answer in time.") from None
+    except httpx.TimeoutException:
+        raise UpstreamTimeout("The model server could not be reached in time.") from None
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"The model server could not be reached ({type(exc).__name__}).") from None
+    if response.status_code >= 400:
+        try:
+            async with asyncio.timeout(settings.UPSTREAM_IDLE_TIMEOUT):
+                body = await response.aread()
+        except (TimeoutError, httpx.HTTPError):
+            body = b""
+        finally:
+            await response.aclose()
+        raise UpstreamError(f"The model server answered {response.status_code}: {error_message(body)}")
+    return response
+
+
+def error_message(body: bytes) -> str:
+    """The message of ``{"error": "..."}`` (Ollama) or ``{"error": {"message": ...}}`` (OpenAI)."""
+    try:
+        data = json.loads(body[:65536])
+    except ValueError:
+        return short(body[:200].decode("utf-8", "replace")) or "no details"
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("code")
+    return short(error or "no details")
+
+
+async def line_batches(response: httpx.Response) -> AsyncIterator[list[bytes]]:
+    """The response body as lists of complete lines, one list per network read.
+
+    Lines of one read are handed over together, so a burst of tokens costs
+    one write to the client, not one per token.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.UPSTREAM_TOTAL_TIMEOUT
+    max_line = settings.UPSTREAM_MAX_LINE_BYTES
+    timeout = settings.UPSTREAM_FIRST_BYTE_TIMEOUT
+    identity = response.headers.get("content-encoding", "identity").lower() in ("", "identity")
+    chunks = (response.aiter_raw() if identity else response.aiter_bytes()).__aiter__()
+    buf = b""
+    while True:
+        try:
+            async with asyncio.timeout(timeout):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            if buf.strip():
+                yield [buf]
+            return
+        except TimeoutError:
+            raise UpstreamTimeout("The model server stopped sending.") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"The connection to the model server broke ({type(exc).__name__}).") from None
+        timeout = settings.UPSTREAM_IDLE_TIMEOUT
+        if loop.time() > deadline:
+            raise UpstreamTimeout("The reply took longer than the total time allowed.")
+        buf += chunk
+        if b"\n" not in chunk:
+            if len(buf) > max_line:
+                raise UpstreamError("The model server sent a line that is too long.")
+            continue
+        lines = buf.split(b"\n")
+        buf = lines.pop()
+        if len(buf) > max_line or any(len(line) > max_line for line in lines):
+            raise UpstreamError("The model server sent a line that is too long.")
+        yield lines

@@ -1,0 +1,83 @@
+"""Ollama: ``POST {OLLAMA_BASE_URL}/api/chat``, NDJSON stream.
+
+Each line is ``{"message": {"content": ...}, "done": false}``; the last has
+``"done": true`` with ``prompt_eval_count`` / ``eval_count``. An
+``{"error": ...}`` line is an error; a stream without its ``done`` line is
+incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+
+from chat.upstreams.base import Event, Final, UpstreamError, short
+from chat.upstreams.http import line_batches, open_stream
+
+
+class OllamaUpstream:
+    kind = "ollama"
+
+    def __init__(self, base_url: str | None = None):
+        self.url = (base_url or settings.OLLAMA_BASE_URL).rstrip("/") + "/api/chat"
+
+    async def stream(
+        self, *, model: str, messages: list[dict], max_tokens: int | None, temperature: float | None
+    ) -> AsyncIterator[Event]:
+        options: dict = {}
+        if max_tokens is not None:
+            options["num_predict"] = max_tokens
+        if temperature is not None:
+            options["temperature"] = temperature
+        payload = {"model": model, "messages": messages, "stream": True, "keep_alive": settings.OLLAMA_KEEP_ALIVE}
+        if options:
+            payload["options"] = options
+        response = await open_stream(self.url, payload)
+        final = None
+        try:
+            async for lines in line_batches(response):
+                if final is not None:
+                    continue  # read to the end, so the connection goes back to the pool
+                pieces = []
+                failure = None
+                try:
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        try:
+                            obj = json.loads(line)
+                        except ValueError:
+                            raise UpstreamError("The model server sent a malformed line.") from None
+                        if not isinstance(obj, dict):
+                            raise UpstreamError("The model server sent a malformed line.")
+                        if "error" in obj:
+                            raise UpstreamError(f"The model server reported an error: {short(obj['error'])}")
+                        message = obj.get("message")
+                        if isinstance(message, dict):
+                            content = message.get("content")
+                            if content and isinstance(content, str):
+                                pieces.append(content)
+                        if obj.get("done") is True:
+                            final = Final(
+                                prompt_tokens=_int(obj.get("prompt_eval_count")),
+                                completion_tokens=_int(obj.get("eval_count")),
+                                finish_reason=obj.get("done_reason") or "stop",
+                            )
+                            break
+                except UpstreamError as exc:
+                    failure = exc
+                if pieces:
+                    yield "".join(pieces)  # what arrived before an error line still reaches the client
+                if failure is not None:
+                    raise failure
+        finally:
+            await response.aclose()
+        if final is None:
+            raise UpstreamError("The model server's stream ended before it was complete.")
+        yield final
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
