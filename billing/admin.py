@@ -200,6 +200,22 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.usage_per_day_view)
+        return [path("usage-per-day/", view, name="billing_ledgerentry_usage_per_day"), *super().get_urls()]
+
+    def usage_per_day_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage per day",
+            "rows": selectors.usage_per_day(days=30),
+            "days": 30,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/usage_per_day.html", context)
+
 
 # --- payments (BTCPay) ----------------------------------------------------------------
 
@@ -291,19 +307,3 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.usage_per_day_view)
-        return [path("usage-per-day/", view, name="billing_ledgerentry_usage_per_day"), *super().get_urls()]
-
-    def usage_per_day_view(self, request):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Usage per day",
-            "rows": selectors.usage_per_day(days=30),
-            "days": 30,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/usage_per_day.html", context)

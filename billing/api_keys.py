@@ -4,6 +4,7 @@ the answer once), revoke."""
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,11 +23,20 @@ class ApiKeyIn(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
+class ApiKeyCreatedOut(ApiKeyOut):
+    key = serializers.CharField(help_text="The raw key: shown this once, stored only hashed.")
+
+    class Meta(ApiKeyOut.Meta):
+        fields = (*ApiKeyOut.Meta.fields, "key")
+
+
 class ApiKeyListView(APIView):
+    @extend_schema(responses={200: ApiKeyOut(many=True)}, tags=["api keys"])
     def get(self, request):
         keys = ApiKey.objects.filter(user=request.user).order_by("-created_at")
         return Response(ApiKeyOut(keys, many=True).data)
 
+    @extend_schema(request=ApiKeyIn, responses={201: ApiKeyCreatedOut}, tags=["api keys"])
     def post(self, request):
         data = ApiKeyIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -35,6 +45,7 @@ class ApiKeyListView(APIView):
 
 
 class ApiKeyDetailView(APIView):
+    @extend_schema(responses={204: None}, tags=["api keys"])
     def delete(self, request, key_id: int):
         key = get_object_or_404(ApiKey, pk=key_id, user=request.user)
         api_key_revoke(key=key)

@@ -12,33 +12,43 @@ import json
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.db.models import Sum
+from django.test import AsyncClient
 from rest_framework.test import APIClient
 
 from billing.models import Invoice, LedgerEntry, ProToken
 from billing.services import pro_token_hash
 from billing.tests.payments_support import fake_btcpay_installed, post_delivery
 
-pytestmark = pytest.mark.django_db
+# transaction=True: the streaming view settles from worker threads, which must see committed rows
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CREDITS = 5  # a small pack keeps the test quick
 
 
-def chat(client, token: str):
-    return client.post(
-        "/chat/stream",
-        data=json.dumps({"message": "hi"}),
-        content_type="application/json",
-        headers={
-            "x-void-client-id": "e2e-client-0000000001",
-            "x-void-browser-fp": "e2e-browser-fingerprint-01",
-            "x-void-pro-token": token,
-        },
-    )
-
-
-def body_of(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
+async def chat_until_refused(token: str, attempts: int) -> list[tuple[int, str, str | None, bytes]]:
+    """``attempts`` chats with the pro token over the ASGI app, each read to its end as a client does:
+    ``(status, content type, X-Pro-Left, body)``."""
+    client = AsyncClient()
+    results = []
+    for _ in range(attempts):
+        response = await client.post(
+            "/chat/stream",
+            data=json.dumps({"message": "hi"}),
+            content_type="application/json",
+            headers={
+                "x-void-client-id": "e2e-client-0000000001",
+                "x-void-browser-fp": "e2e-browser-fingerprint-01",
+                "x-void-pro-token": token,
+            },
+        )
+        if response.streaming:
+            body = b"".join([chunk async for chunk in response.streaming_content])
+        else:
+            body = response.content
+        results.append((response.status_code, response.get("Content-Type", ""), response.get("X-Pro-Left"), body))
+    return results
 
 
 def test_a_purchase_buys_exactly_the_credits_paid_for_and_then_402(settings, client):
@@ -67,16 +77,15 @@ def test_a_purchase_buys_exactly_the_credits_paid_for_and_then_402(settings, cli
             "credits_left": CREDITS,
         }
 
-    for left in range(CREDITS - 1, -1, -1):
-        response = chat(client, token)
-        assert response.status_code == 200, body_of(response)
-        assert response["Content-Type"].startswith("text/plain")
-        assert response["X-Pro-Left"] == str(left)
-        assert body_of(response).strip(), "the demo model answered nothing"
-
-    refused = chat(client, token)
-    assert refused.status_code == 402
-    assert refused["X-Pro-Left"] == "0"
+    results = async_to_sync(chat_until_refused)(token, CREDITS + 1)
+    for left, (status, content_type, pro_left, body) in zip(range(CREDITS - 1, -1, -1), results, strict=False):
+        assert status == 200, body
+        assert content_type.startswith("text/plain")
+        assert pro_left == str(left)
+        assert body.strip(), "the demo model answered nothing"
+    status, _, pro_left, _ = results[-1]
+    assert status == 402
+    assert pro_left == "0"
     assert APIClient().get("/pro/status", HTTP_X_VOID_PRO_TOKEN=token).json() == {
         "status": "exhausted",
         "credits_left": 0,
