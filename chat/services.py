@@ -18,6 +18,7 @@ from contextlib import aclosing
 
 from rest_framework.exceptions import AuthenticationFailed
 
+from accounts import google
 from accounts.authentication import user_for_raw_token
 from billing import metering
 from billing.metering import Refused, Reservation, Settlement, estimate_tokens
@@ -48,14 +49,20 @@ def _with_headers(refusal: Refused, headers: dict[str, str]) -> Refused:
 
 
 # --- principals -------------------------------------------------------------------
-def user_for_google_access_token(raw: str):
+def user_for_google_access_token(raw: str, headers: dict[str, str]):
     """The user a non-JWT ByteChat ``access_token`` (a Google access token) belongs to.
 
-    Not wired yet: answers 401. The social-login issue provides
-    ``accounts.google.user_for_access_token(raw)``; wire it here, mapping
-    ``GoogleAuthError`` to Refused(401) and ``GoogleUnavailable`` to Refused(502).
+    Verified with Google (``accounts.google``, cached briefly): an invalid, expired or
+    other app's token is a 401, Google unreachable a 502, Google sign-in unconfigured a 503.
     """
-    raise Refused(INVALID_ACCESS_TOKEN, 401, code="invalid_token")
+    try:
+        return google.user_for_access_token(raw)
+    except google.GoogleNotConfigured:
+        raise Refused("Google sign-in is not configured on this server.", 503, headers, code="not_configured") from None
+    except google.GoogleUnavailable:
+        raise Refused("Google could not verify the access token; try again.", 502, headers, code="upstream") from None
+    except google.GoogleAuthError:
+        raise Refused(INVALID_ACCESS_TOKEN, 401, headers, code="invalid_token") from None
 
 
 def _user_for_jwt(raw: str):
@@ -102,7 +109,7 @@ def bytechat_reserve(
     if user is None:
         if not access_token:
             raise Refused(INVALID_ACCESS_TOKEN, 401, headers, code="invalid_token")
-        user = user_for_google_access_token(access_token)
+        user = user_for_google_access_token(access_token, headers)
     _allowed(route, PrincipalKind.USER, headers)
     return metering.user_tokens_reserve(
         user=user,
