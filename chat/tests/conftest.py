@@ -64,12 +64,20 @@ def live_server_url(transactional_db):
     thread.join(10)
 
 
-def wait_until(predicate, timeout: float = 5.0):
+def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05):
+    """Poll ``predicate``. A database error counts as "not yet": the SQLite test
+    database is in-memory with a shared cache, where a read racing the server
+    thread's write fails at once with "table is locked" instead of waiting."""
+    from django.db import OperationalError
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
+        try:
+            if predicate():
+                return True
+        except OperationalError:
+            pass
+        time.sleep(interval)
     return predicate()
 
 

@@ -102,9 +102,9 @@ def test_a_client_hanging_up_mid_stream_stops_the_upstream_and_settles(
                         break
 
     asyncio.run(run())
-    assert wait_until(lambda: LedgerEntry.objects.exclude(outcome=Outcome.RESERVED).exists())
+    assert wait_until(lambda: fake_upstream.connections_open == 0)  # the upstream was stopped
+    assert wait_until(lambda: LedgerEntry.objects.exclude(outcome=Outcome.RESERVED).exists(), interval=0.2)
     entry = LedgerEntry.objects.get()
     assert entry.outcome == Outcome.CLIENT_DISCONNECTED and 0 < entry.completion_tokens < 200
-    assert wait_until(lambda: fake_upstream.connections_open == 0)
     balance = TokenBalance.objects.get(user_id=entry.user_id)
     assert balance.tokens_reserved == 0 and balance.tokens_used == -entry.tokens
