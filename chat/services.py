@@ -53,12 +53,13 @@ def user_for_google_access_token(raw: str, headers: dict[str, str]):
     """The user a non-JWT ByteChat ``access_token`` (a Google access token) belongs to.
 
     Verified with Google (``accounts.google``, cached briefly): an invalid, expired or
-    other app's token is a 401, Google unreachable a 502, Google sign-in unconfigured a 503.
+    other app's token is a 401 (so is any non-JWT token while Google sign-in is not
+    configured: it cannot be valid here), Google unreachable a 502.
     """
     try:
         return google.user_for_access_token(raw)
     except google.GoogleNotConfigured:
-        raise Refused("Google sign-in is not configured on this server.", 503, headers, code="not_configured") from None
+        raise Refused(INVALID_ACCESS_TOKEN, 401, headers, code="invalid_token") from None
     except google.GoogleUnavailable:
         raise Refused("Google could not verify the access token; try again.", 502, headers, code="upstream") from None
     except google.GoogleAuthError:

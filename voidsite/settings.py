@@ -72,7 +72,9 @@ INSTALLED_APPS = [
     "botconfig",
 ]
 
-# Every middleware here is async-capable, so an async view runs with no thread hop.
+# Django's own middleware (sessions, CSRF, auth, messages, ...) are MiddlewareMixin
+# classes: under ASGI each costs a thread hop per request. The streaming chat paths
+# (CHAT_FAST_PATHS) need none of them and run with API_MIDDLEWARE only (voidsite.asgi).
 MIDDLEWARE = [
     "voidsite.middleware.RequestLogMiddleware",
     "voidsite.middleware.BodySizeLimitMiddleware",
@@ -86,6 +88,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
+# Async-native middleware only: no thread hop before an async view.
+API_MIDDLEWARE = [
+    "voidsite.middleware.RequestLogMiddleware",
+    "voidsite.middleware.BodySizeLimitMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "voidsite.middleware.ApiSecurityHeadersMiddleware",
+]
+CHAT_FAST_PATHS = ("/chat/stream", "/api/chat/stream", "/v1/")
 
 ROOT_URLCONF = "voidsite.urls"
 ASGI_APPLICATION = "voidsite.asgi.application"

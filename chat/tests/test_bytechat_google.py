@@ -65,7 +65,7 @@ async def test_google_unreachable_is_a_502(google):
     assert response.status_code == 502 and "Google" in body
 
 
-async def test_without_google_configured_a_non_jwt_token_is_a_503(chat_settings):
+async def test_without_google_configured_a_non_jwt_token_is_a_401(chat_settings):
     chat_settings.GOOGLE_CLIENT_ID = ""
     response, _ = await chat("ya29.whatever-token")
-    assert response.status_code == 503
+    assert response.status_code == 401

@@ -110,3 +110,21 @@ def test_the_openapi_schema_generates_without_warnings():
 
     # --fail-on-warn: an undocumented authenticator or an operationId collision fails the build
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO(), stderr=StringIO())
+
+
+async def test_the_chat_paths_run_without_thread_hopping_middleware_but_keep_the_api_headers(settings):
+    from channels.testing import HttpCommunicator
+    from django.utils.deprecation import MiddlewareMixin
+    from django.utils.module_loading import import_string
+
+    from voidsite.asgi import application
+
+    assert not any(issubclass(import_string(path), MiddlewareMixin) for path in settings.API_MIDDLEWARE)
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example"]
+    comm = HttpCommunicator(application, "GET", "/v1/models", headers=[(b"origin", b"https://app.example")])
+    response = await comm.get_response()
+    headers = {k.decode().lower(): v.decode() for k, v in response["headers"]}
+    assert response["status"] == 200
+    assert headers["access-control-allow-origin"] == "https://app.example"
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-request-id"]
+    assert "x-frame-options" not in headers  # the full chain (XFrameOptionsMiddleware) was not used
