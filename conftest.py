@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import inspect
 import os
 import socket
 from urllib.parse import urlparse
@@ -128,3 +131,36 @@ def access_token():
 def user_token(user) -> str:
     """An access token for ``user``, made in sync code (async tests cannot touch the ORM directly)."""
     return tokens_for_user(user=user)["access"]
+
+
+def pytest_collection_modifyitems(items):
+    """Every async test disconnects the WebSocket communicators it opened (see below)."""
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("_disconnect_websockets")
+
+
+@pytest.fixture
+async def _disconnect_websockets(monkeypatch):
+    """Send ``websocket.disconnect`` to every communicator a test opened and left open.
+
+    In production daphne sends it once a socket closes; a test that lets the server
+    close a socket (4401, 1009, a refused handshake) never does, and the consumer,
+    still blocked in the channel layer's receive, would then hang the event loop's
+    teardown (seen with channels-redis).
+    """
+    from channels.testing import WebsocketCommunicator
+
+    opened = []
+    original = WebsocketCommunicator.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(WebsocketCommunicator, "__init__", tracking_init)
+    yield
+    for comm in opened:
+        if not comm.future.done():
+            with contextlib.suppress(Exception):  # the test's own outcome is what counts here
+                await asyncio.wait_for(comm.disconnect(), 10)
