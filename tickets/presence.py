@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
@@ -28,23 +29,34 @@ def _live(entries: dict | None, now: float) -> dict:
     return {name: exp for name, exp in (entries or {}).items() if exp > now}
 
 
-async def join(*, ticket_id, user_id, channel_name: str) -> None:
+def _join(ticket_id, user_id, channel_name: str) -> None:
     now, ttl = time.time(), _ttl()
     key = _key(ticket_id, user_id)
-    entries = _live(await cache.aget(key), now)
+    entries = _live(cache.get(key), now)
     entries[channel_name] = now + ttl
-    await cache.aset(key, entries, ttl)
+    cache.set(key, entries, ttl)
+
+
+def _leave(ticket_id, user_id, channel_name: str) -> None:
+    now = time.time()
+    key = _key(ticket_id, user_id)
+    entries = _live(cache.get(key), now)
+    entries.pop(channel_name, None)
+    if entries:
+        cache.set(key, entries, _ttl())
+    else:
+        cache.delete(key)
+
+
+# One trip to a worker thread per call, and not to the single thread-sensitive one that runs every
+# ``database_sync_to_async`` call (where ``cache.aget``/``aset`` would go): a room's renewals must
+# not queue ahead of the database write of a message being posted.
+async def join(*, ticket_id, user_id, channel_name: str) -> None:
+    await sync_to_async(_join, thread_sensitive=False)(ticket_id, user_id, channel_name)
 
 
 async def leave(*, ticket_id, user_id, channel_name: str) -> None:
-    now = time.time()
-    key = _key(ticket_id, user_id)
-    entries = _live(await cache.aget(key), now)
-    entries.pop(channel_name, None)
-    if entries:
-        await cache.aset(key, entries, _ttl())
-    else:
-        await cache.adelete(key)
+    await sync_to_async(_leave, thread_sensitive=False)(ticket_id, user_id, channel_name)
 
 
 def users_present(*, ticket_id, user_ids: list[int]) -> set[int]:
