@@ -201,7 +201,7 @@ class TicketConsumer(AuthenticatedJsonConsumer):
         while True:
             await asyncio.sleep(interval)
             for ticket_id in list(self.rooms):
-                await presence.join(ticket_id=ticket_id, user_id=self.user.pk, channel_name=self.channel_name)
+                await presence.renew(ticket_id=ticket_id, user_id=self.user.pk)
 
     async def on_disconnect(self, code):
         if self._renewal is not None:
