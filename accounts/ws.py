@@ -18,6 +18,7 @@ import logging
 import time
 from urllib.parse import parse_qs, urlparse
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.security.websocket import OriginValidator
@@ -181,6 +182,26 @@ class AuthenticatedJsonConsumer(AsyncJsonWebsocketConsumer):
             return False
         self._allowance -= 1
         return True
+
+    async def dispatch(self, message):
+        """Run the handler for ``message``, without Channels' per-event trip to the database thread for
+        channel-layer events.
+
+        Channels (4.2+) runs ``close_old_connections`` on the single sync thread before *every*
+        handler. For a group event that is one thread round trip per socket: a room of 500 sockets
+        queued 500 of them behind the database work of the message being posted. Our consumers do all
+        database work through ``database_sync_to_async``, which closes stale connections before and
+        after each call itself, so for channel-layer events (anything but ``websocket.*``) the trip
+        buys nothing. Client frames keep it. Subclasses: do database work in event handlers only
+        through ``database_sync_to_async``.
+        """
+        if str(message.get("type", "")).startswith("websocket."):
+            await super().dispatch(message)
+            return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def send_error(self, detail: str, **extra):
         await self.send_json({"type": "error", "detail": detail, **extra})

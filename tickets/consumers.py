@@ -159,17 +159,16 @@ class TicketConsumer(AuthenticatedJsonConsumer):
             return
         await self.channel_layer.group_send(
             events.room_group(ticket_id),
-            {
-                "type": events.EVENT_HANDLER,
-                "exclude": self.channel_name,
-                "payload": {
+            events.room_event(
+                {
                     "type": "typing",
                     "ticket_id": str(ticket_id),
                     "user_id": selectors.user_public_id(self.user),
                     "user_name": self.user.username,
                     "is_typing": content.get("is_typing", True) is not False,
                 },
-            },
+                exclude_channel=self.channel_name,
+            ),
         )
 
     async def mark_read(self, content):
@@ -182,14 +181,14 @@ class TicketConsumer(AuthenticatedJsonConsumer):
 
     # --- room events -------------------------------------------------------------------
     async def ticket_event(self, event):
+        """A room event (``events.room_event``): its JSON text was encoded once by the sender."""
         if event.get("exclude") == self.channel_name:
             return
-        payload = event["payload"]
-        if payload.get("type") == "ticket_deleted":
-            ticket_id = _as_id(payload.get("ticket_id"))
+        if event.get("event") == "ticket_deleted":
+            ticket_id = _as_id(event.get("ticket_id"))
             if ticket_id in self.rooms:
                 await self._leave(ticket_id)
-        await self.send_json(payload)
+        await self.send(text_data=event["text"])
 
     # --- bookkeeping -------------------------------------------------------------------
     async def _leave(self, ticket_id: int):
@@ -202,7 +201,7 @@ class TicketConsumer(AuthenticatedJsonConsumer):
         while True:
             await asyncio.sleep(interval)
             for ticket_id in list(self.rooms):
-                await presence.join(ticket_id=ticket_id, user_id=self.user.pk, channel_name=self.channel_name)
+                await presence.renew(ticket_id=ticket_id, user_id=self.user.pk)
 
     async def on_disconnect(self, code):
         if self._renewal is not None:

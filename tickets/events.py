@@ -6,6 +6,7 @@ of a message that was rolled back.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from asgiref.sync import async_to_sync
@@ -21,15 +22,29 @@ def room_group(ticket_id) -> str:
     return f"ticket.{int(ticket_id)}"
 
 
+def room_event(payload: dict, *, exclude_channel: str | None = None) -> dict:
+    """The channel-layer message carrying ``payload`` to a room.
+
+    The JSON text is encoded here, once per event, and every socket in the room sends that same
+    text: with ``send_json`` each of N sockets encoded it again. The handler only needs the event's
+    kind and ticket besides (``ticket_deleted`` makes sockets leave the room).
+    """
+    return {
+        "type": EVENT_HANDLER,
+        "text": json.dumps(payload),
+        "event": payload.get("type"),
+        "ticket_id": payload.get("ticket_id"),
+        "exclude": exclude_channel,
+    }
+
+
 def room_send_now(ticket_id, payload: dict, *, exclude_channel: str | None = None) -> None:
     """Send ``payload`` to every socket in the room (sync code; a failing layer is logged, never raised)."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(
-            room_group(ticket_id), {"type": EVENT_HANDLER, "payload": payload, "exclude": exclude_channel}
-        )
+        async_to_sync(layer.group_send)(room_group(ticket_id), room_event(payload, exclude_channel=exclude_channel))
     except Exception:  # a full or unreachable channel layer must not fail the write that already committed
         log.exception("tickets: room event for ticket %s was not delivered", ticket_id)
 

@@ -161,20 +161,36 @@ if REDIS_URL:
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that
-                # channels-redis blocks in BZPOPMIN waiting for messages: under load the read
-                # timed out first and killed consumers (daphne closed sockets with 1011).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
-                "prefix": f"{CACHE_KEY_PREFIX}:asgi",
-                "capacity": env.int("CHANNEL_CAPACITY", default=1000),
-                "expiry": 60,
-            },
+    # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels-redis'
+    # core layer blocks in BZPOPMIN waiting for messages: under load the read timed out first
+    # and killed consumers (daphne closed sockets with 1011).
+    _layer_host = {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}
+    # CHANNEL_LAYER picks channels-redis' layer (README "Core configuration"): "pubsub" publishes a
+    # group message once and each process fans it out in memory; "core" keeps one Redis entry per
+    # subscribed socket (capacity, expiry, buffering while a receiver is busy) at one Redis round
+    # trip per socket.
+    CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+    if CHANNEL_LAYER == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [_layer_host], "prefix": f"{CACHE_KEY_PREFIX}:asgi"},
+            }
         }
-    }
+    elif CHANNEL_LAYER == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [_layer_host],
+                    "prefix": f"{CACHE_KEY_PREFIX}:asgi",
+                    "capacity": env.int("CHANNEL_CAPACITY", default=1000),
+                    "expiry": 60,
+                },
+            }
+        }
+    else:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER: {CHANNEL_LAYER!r} is not 'pubsub' or 'core'")
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": CACHE_KEY_PREFIX}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

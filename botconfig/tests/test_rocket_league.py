@@ -1,5 +1,7 @@
+import asyncio
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.core.management import call_command
 
@@ -92,38 +94,43 @@ def test_division_names_become_numbers(name, number):
     assert trn.division_number(name) == number
 
 
-def _listen_to_bot_group():
+async def _listen_to_bot_group():
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(BOT_GROUP, channel)
+    channel = await layer.new_channel()
+    await layer.group_add(BOT_GROUP, channel)
     return layer, channel
 
 
 @pytest.mark.django_db(transaction=True)
-def test_check_ranks_sends_changes_to_the_bot_and_stores_them(fake_trn, client_for, admin_user):
+async def test_check_ranks_sends_changes_to_the_bot_and_stores_them(fake_trn, client_for, admin_user):
+    # Async, so the listener stays subscribed in one event loop: channels-redis' pub/sub layer
+    # only delivers to channels subscribed at the moment of sending.
     fake_trn.add_player("steam", "Climber", {"2v2": ("Champion II", 2, 1150)})
-    TrackedPlayer.objects.create(
+    await TrackedPlayer.objects.acreate(
         platform="steam",
         username="Climber",
         discord_user_id="123456789012345678",
         ranks={"2v2": {"tier": "Champion I", "division": 4, "mmr": 1090}},
     )
-    TrackedPlayer.objects.create(
+    await TrackedPlayer.objects.acreate(
         platform="steam", username="Steady", ranks={"1v1": {"tier": "Gold I", "division": 1, "mmr": 500}}
     )
     fake_trn.add_player("steam", "Steady", {"1v1": ("Gold I", 1, 510)})
-    layer, channel = _listen_to_bot_group()
-    response = client_for(admin_user).post("/api/rocket-league/check-ranks")
+    layer, channel = await _listen_to_bot_group()
+    client = await sync_to_async(client_for)(admin_user)
+    response = await sync_to_async(client.post)("/api/rocket-league/check-ranks")
     assert response.status_code == 200
     assert response.json()["checked"] == 2
     assert response.json()["changed"] == 1
-    event = async_to_sync(layer.receive)(channel)
+    event = await asyncio.wait_for(layer.receive(channel), 5)
     assert event["payload"]["type"] == "rank.changed"
     assert event["payload"]["username"] == "Climber"
     assert event["payload"]["old"]["tier"] == "Champion I"
     assert event["payload"]["new"] == {"tier": "Champion II", "division": 2, "mmr": 1150}
-    assert TrackedPlayer.objects.get(username="Climber").ranks["2v2"]["tier"] == "Champion II"
-    assert TrackedPlayer.objects.get(username="Steady").ranks["1v1"]["mmr"] == 510
+    climber = await TrackedPlayer.objects.aget(username="Climber")
+    assert climber.ranks["2v2"]["tier"] == "Champion II"
+    steady = await TrackedPlayer.objects.aget(username="Steady")
+    assert steady.ranks["1v1"]["mmr"] == 510
 
 
 def test_check_ranks_is_admin_only(fake_trn, client_for, moderator):

@@ -4,6 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.db import transaction
 
 from accounts.services import tokens_for_user
@@ -30,6 +31,9 @@ async def _join(comm, ticket_id):
 
 async def _group_size(group: str) -> int:
     layer = get_channel_layer()
+    if isinstance(layer, RedisPubSubChannelLayer):  # pub/sub keeps groups per process: this one's
+        local = layer._get_layer()
+        return len(local.groups.get(local._get_group_channel_name(group), ()))
     if hasattr(layer, "groups"):  # in-memory layer
         return len(layer.groups.get(group, {}))
     connection = layer.connection(layer.consistent_hash(group))
