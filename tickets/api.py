@@ -48,27 +48,21 @@ _TicketSummary = inline_serializer(
     "TicketSummary",
     {**_TicketFields, "last_message": serializers.CharField(), "unread_count": serializers.IntegerField()},
 )
-_TicketDetail = inline_serializer(
-    "TicketDetail",
-    {
+
+
+def _detail_fields() -> dict:
+    """Fresh field instances each call: a serializer class takes its fields out of the dict it is built from."""
+    return {
         **_TicketFields,
         "user_avatar": serializers.CharField(),
         "unread_count": serializers.IntegerField(),
         "messages": _MessageOut.__class__(many=True),
         "has_more": serializers.BooleanField(),
-    },
-)
-_TicketOpened = inline_serializer(
-    "TicketOpened",
-    {
-        "success": serializers.BooleanField(),
-        **_TicketFields,
-        "user_avatar": serializers.CharField(),
-        "unread_count": serializers.IntegerField(),
-        "messages": _MessageOut.__class__(many=True),
-        "has_more": serializers.BooleanField(),
-    },
-)
+    }
+
+
+_TicketDetail = inline_serializer("TicketDetail", _detail_fields())
+_TicketOpened = inline_serializer("TicketOpened", {"success": serializers.BooleanField(), **_detail_fields()})
 _MessageSent = inline_serializer("TicketMessageSent", {"success": serializers.BooleanField(), "message": _MessageOut})
 _TranscriptOut = inline_serializer(
     "TicketTranscript",
