@@ -14,11 +14,12 @@ import logging
 import sys
 import weakref
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import httpx
 from django.conf import settings
 
-from chat.upstreams.base import UpstreamError, UpstreamTimeout, short
+from chat.upstreams.base import Event, Final, UpstreamError, UpstreamTimeout, short
 
 log = logging.getLogger("chat.upstreams")
 
@@ -127,8 +128,8 @@ def error_message(body: bytes) -> str:
     return short(error or "no details")
 
 
-async def line_batches(response: httpx.Response) -> AsyncIterator[list[bytes]]:
-    """The response body as lists of complete lines, one list per network read.
+async def line_batches(response: httpx.Response) -> AsyncIterator[list[str]]:
+    """The response body as lists of complete lines (decoded UTF-8), one list per network read.
 
     Lines of one read are handed over together, so a burst of tokens costs
     one write to the client, not one per token.
@@ -146,7 +147,7 @@ async def line_batches(response: httpx.Response) -> AsyncIterator[list[bytes]]:
                 chunk = await chunks.__anext__()
         except StopAsyncIteration:
             if buf.strip():
-                yield [buf]
+                yield [_decode_lines(buf)]
             return
         except TimeoutError:
             raise UpstreamTimeout("The model server stopped sending.") from None
@@ -156,12 +157,59 @@ async def line_batches(response: httpx.Response) -> AsyncIterator[list[bytes]]:
         if loop.time() > deadline:
             raise UpstreamTimeout("The reply took longer than the total time allowed.")
         buf += chunk
-        if b"\n" not in chunk:
+        cut = buf.rfind(b"\n")
+        if cut < 0:
             if len(buf) > max_line:
                 raise UpstreamError("The model server sent a line that is too long.")
             continue
-        lines = buf.split(b"\n")
-        buf = lines.pop()
-        if len(buf) > max_line or any(len(line) > max_line for line in lines):
+        complete, buf = buf[:cut], buf[cut + 1 :]
+        lines = _decode_lines(complete).split("\n")
+        if len(buf) > max_line or (len(complete) > max_line and any(len(line) > max_line for line in lines)):
             raise UpstreamError("The model server sent a line that is too long.")
         yield lines
+
+
+def _decode_lines(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise UpstreamError("The model server sent text that is not UTF-8.") from None
+
+
+class LineParser(Protocol):
+    def __call__(self, line: str, pieces: list[str]) -> Final | None:
+        """Parse one line: append its text to ``pieces``; the :class:`Final` on the last line.
+
+        Raises :class:`UpstreamError` for an error or malformed line."""
+
+
+async def parsed_stream(response: httpx.Response, parse: LineParser) -> AsyncIterator[Event]:
+    """Drive a line-based upstream stream: text per network read, then its :class:`Final`.
+
+    What arrived before an error line still reaches the client; after the final
+    line the body is read to its end (so the connection returns to the pool); a
+    stream that ends without its final line is an error.
+    """
+    final = None
+    try:
+        async for lines in line_batches(response):
+            if final is not None:
+                continue
+            pieces: list[str] = []
+            failure = None
+            try:
+                for line in lines:
+                    final = parse(line, pieces)
+                    if final is not None:
+                        break
+            except UpstreamError as exc:
+                failure = exc
+            if pieces:
+                yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+            if failure is not None:
+                raise failure
+    finally:
+        await response.aclose()
+    if final is None:
+        raise UpstreamError("The model server's stream ended before it was complete.")
+    yield final

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 
 from chat.upstreams.base import Event, Final, UpstreamError, short
-from chat.upstreams.http import line_batches, open_stream
+from chat.upstreams.http import open_stream, parsed_stream
 
 
 class OllamaUpstream:
@@ -35,48 +35,36 @@ class OllamaUpstream:
         if options:
             payload["options"] = options
         response = await open_stream(self.url, payload)
-        final = None
-        try:
-            async for lines in line_batches(response):
-                if final is not None:
-                    continue  # read to the end, so the connection goes back to the pool
-                pieces = []
-                failure = None
-                try:
-                    for line in lines:
-                        if not line.strip():
-                            continue
-                        try:
-                            obj = json.loads(line)
-                        except ValueError:
-                            raise UpstreamError("The model server sent a malformed line.") from None
-                        if not isinstance(obj, dict):
-                            raise UpstreamError("The model server sent a malformed line.")
-                        if "error" in obj:
-                            raise UpstreamError(f"The model server reported an error: {short(obj['error'])}")
-                        message = obj.get("message")
-                        if isinstance(message, dict):
-                            content = message.get("content")
-                            if content and isinstance(content, str):
-                                pieces.append(content)
-                        if obj.get("done") is True:
-                            final = Final(
-                                prompt_tokens=_int(obj.get("prompt_eval_count")),
-                                completion_tokens=_int(obj.get("eval_count")),
-                                finish_reason=obj.get("done_reason") or "stop",
-                            )
-                            break
-                except UpstreamError as exc:
-                    failure = exc
-                if pieces:
-                    yield "".join(pieces)  # what arrived before an error line still reaches the client
-                if failure is not None:
-                    raise failure
-        finally:
-            await response.aclose()
-        if final is None:
-            raise UpstreamError("The model server's stream ended before it was complete.")
-        yield final
+        async for event in parsed_stream(response, _parse_line):
+            yield event
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _parse_line(line: str, pieces: list[str]) -> Final | None:
+    if not line or line.isspace():
+        return None
+    try:
+        obj = _decode(line)
+    except ValueError:
+        raise UpstreamError("The model server sent a malformed line.") from None
+    if type(obj) is not dict:
+        raise UpstreamError("The model server sent a malformed line.")
+    if "error" in obj:
+        raise UpstreamError(f"The model server reported an error: {short(obj['error'])}")
+    message = obj.get("message")
+    if type(message) is dict:
+        content = message.get("content")
+        if content and type(content) is str:
+            pieces.append(content)
+    if obj.get("done") is True:
+        return Final(
+            prompt_tokens=_int(obj.get("prompt_eval_count")),
+            completion_tokens=_int(obj.get("eval_count")),
+            finish_reason=obj.get("done_reason") or "stop",
+        )
+    return None
 
 
 def _int(value) -> int | None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 
 from chat.upstreams.base import Event, Final, UpstreamError, short
-from chat.upstreams.http import line_batches, open_stream
+from chat.upstreams.http import open_stream, parsed_stream
 
 
 class OpenAICompatUpstream:
@@ -41,60 +41,55 @@ class OpenAICompatUpstream:
         if temperature is not None:
             payload["temperature"] = temperature
         response = await open_stream(self.url, payload, self.headers)
-        usage = None
-        finish = "stop"
-        final = None
+        async for event in parsed_stream(response, _EventParser()):
+            yield event
+
+
+_decode = json.JSONDecoder().decode
+
+
+class _EventParser:
+    """One stream's SSE lines; remembers the usage chunk and the finish reason."""
+
+    __slots__ = ("usage", "finish")
+
+    def __init__(self):
+        self.usage: dict | None = None
+        self.finish = "stop"
+
+    def __call__(self, line: str, pieces: list[str]) -> Final | None:
+        if not line.startswith("data:"):
+            return None  # blank separators, comments (": ..."), event:/id:/retry: fields
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return Final(
+                prompt_tokens=_int(self.usage, "prompt_tokens"),
+                completion_tokens=_int(self.usage, "completion_tokens"),
+                finish_reason=self.finish,
+            )
         try:
-            async for lines in line_batches(response):
-                if final is not None:
-                    continue  # read to the end, so the connection goes back to the pool
-                pieces = []
-                failure = None
-                try:
-                    for raw in lines:
-                        line = raw.rstrip(b"\r")
-                        if not line.startswith(b"data:"):
-                            continue  # blank separators, comments (": ..."), event:/id:/retry: fields
-                        data = line[5:].strip()
-                        if data == b"[DONE]":
-                            final = Final(
-                                prompt_tokens=_int(usage, "prompt_tokens"),
-                                completion_tokens=_int(usage, "completion_tokens"),
-                                finish_reason=finish,
-                            )
-                            break
-                        try:
-                            obj = json.loads(data)
-                        except ValueError:
-                            raise UpstreamError("The model server sent a malformed event.") from None
-                        if not isinstance(obj, dict):
-                            raise UpstreamError("The model server sent a malformed event.")
-                        if obj.get("error"):
-                            error = obj["error"]
-                            message = error.get("message") if isinstance(error, dict) else error
-                            raise UpstreamError(f"The model server reported an error: {short(message)}")
-                        if isinstance(obj.get("usage"), dict):
-                            usage = obj["usage"]
-                        for choice in obj.get("choices") or ():
-                            if not isinstance(choice, dict):
-                                continue
-                            delta = choice.get("delta") or {}
-                            content = delta.get("content") if isinstance(delta, dict) else None
-                            if content and isinstance(content, str):
-                                pieces.append(content)
-                            if choice.get("finish_reason"):
-                                finish = choice["finish_reason"]
-                except UpstreamError as exc:
-                    failure = exc
-                if pieces:
-                    yield "".join(pieces)  # what arrived before an error line still reaches the client
-                if failure is not None:
-                    raise failure
-        finally:
-            await response.aclose()
-        if final is None:
-            raise UpstreamError("The model server's stream ended before it was complete.")
-        yield final
+            obj = _decode(data)
+        except ValueError:
+            raise UpstreamError("The model server sent a malformed event.") from None
+        if type(obj) is not dict:
+            raise UpstreamError("The model server sent a malformed event.")
+        error = obj.get("error")
+        if error:
+            message = error.get("message") if isinstance(error, dict) else error
+            raise UpstreamError(f"The model server reported an error: {short(message)}")
+        usage = obj.get("usage")
+        if type(usage) is dict:
+            self.usage = usage
+        for choice in obj.get("choices") or ():
+            if type(choice) is not dict:
+                continue
+            delta = choice.get("delta")
+            content = delta.get("content") if type(delta) is dict else None
+            if content and type(content) is str:
+                pieces.append(content)
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
+        return None
 
 
 def _int(usage: dict | None, name: str) -> int | None:

@@ -1,12 +1,13 @@
 """A lean HTTP/1.1 transport for the shared ``httpx.AsyncClient`` of the upstreams.
 
 Why: model servers send one HTTP chunk per token. httpx's default transport
-(httpcore) hands each chunk up through a dozen async layers — on this project's
-benchmark that was most of the gateway's CPU per request. This transport
-parses with h11 (the same parser httpcore uses) on plain asyncio streams and
-yields, per network read, everything that arrived: a burst of 64 tokens is one
-``bytes`` for httpx instead of 64. Connections are kept alive and reused per
-host; a response not read to its end closes its connection.
+(httpcore, on the pure-Python h11 parser) hands each chunk up through a dozen
+layers — on this project's benchmark that was most of the gateway's CPU per
+request. This transport parses responses with httptools (llhttp, the C parser
+uvicorn uses) on plain asyncio streams and yields, per network read,
+everything that arrived: a burst of 64 tokens is one ``bytes`` for httpx
+instead of 64. Connections are kept alive and reused per host; a response not
+read to its end closes its connection.
 
 Plain HTTP only (the upstreams here are local or behind a TLS-terminating
 proxy); an ``https://`` URL is served by httpx's default transport instead
@@ -21,20 +22,20 @@ import asyncio
 import time
 from collections import defaultdict
 
-import h11
+import httptools
 import httpx
 
 READ_SIZE = 65536
+MAX_HEAD_BYTES = 256 * 1024
 IDLE_EXPIRY = 30.0
 
 
 class _Connection:
-    __slots__ = ("reader", "writer", "h11", "idle_since")
+    __slots__ = ("reader", "writer", "idle_since")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader = reader
         self.writer = writer
-        self.h11 = h11.Connection(our_role=h11.CLIENT, max_incomplete_event_size=256 * 1024)
         self.idle_since = 0.0
 
     def reusable(self) -> bool:
@@ -46,6 +47,79 @@ class _Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class _Message:
+    """httptools' callbacks for one response: the head, then body pieces as they are parsed."""
+
+    __slots__ = (
+        "headers",
+        "reason",
+        "head_done",
+        "informational",
+        "body",
+        "complete",
+        "keep_alive",
+        "extra",
+        "began",
+        "parser",
+    )
+
+    def __init__(self):
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.head_done = False
+        self.informational = False
+        self.body: list[bytes] = []
+        self.complete = False
+        self.keep_alive = False
+        self.extra = False  # bytes beyond this response: the connection is not reused
+        self.began = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_message_begin(self) -> None:
+        if self.began and not self.informational:
+            self.extra = True
+        self.began = True
+
+    def on_status(self, status: bytes) -> None:
+        self.reason = status
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() < 200:  # 100 Continue and friends: wait for the real one
+            self.informational = True
+            self.headers = []
+            return
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational and not self.head_done:
+            self.informational = False
+            return
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive()  # only valid until the parser resets
+
+    def feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            raise httpx.RemoteProtocolError("the upstream switched protocols") from None
+        except httptools.HttpParserError as exc:
+            raise httpx.RemoteProtocolError(f"malformed response from the upstream: {exc}") from None
+
+    def delimited(self) -> bool:
+        """Whether the body has its own end (chunked or a length) rather than ending at EOF."""
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"content-length" or (lower == b"transfer-encoding" and b"chunked" in value.lower()):
+                return True
+        return False
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -72,9 +146,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
         return None
 
-    def _checkin(self, key: tuple[str, int], conn: _Connection) -> None:
-        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
-            conn.h11.start_next_cycle()
+    def _checkin(self, key: tuple[str, int], conn: _Connection, message: _Message) -> None:
+        if message.complete and message.keep_alive and not message.extra:
             idle = self._idle[key]
             if len(idle) < self.max_idle_per_host:
                 conn.idle_since = time.monotonic()
@@ -89,23 +162,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         key = (url.host, url.port or 80)
         timeout = (request.extensions.get("timeout") or {}).get("connect")
         body = await request.aread()
-        target = url.raw_path
-        headers = [(k, v) for k, v in request.headers.raw]
+        head = [request.method.encode(), b" ", url.raw_path, b" HTTP/1.1\r\n"]
+        for name, value in request.headers.raw:  # httpx has validated names and values
+            head += (name, b": ", value, b"\r\n")
+        if body and "content-length" not in request.headers:
+            head.append(b"Content-Length: %d\r\n" % len(body))
+        head.append(b"\r\n")
+        raw = b"".join(head) + body
         for attempt in (0, 1):
             conn = self._checkout(key) if attempt == 0 else None
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(key[0], key[1], timeout)
             try:
-                return await self._exchange(conn, key, request.method.encode(), target, headers, body)
-            except (
-                ConnectionError,
-                h11.RemoteProtocolError,
-                asyncio.IncompleteReadError,
-                _ClosedBeforeResponse,
-            ) as exc:
+                return await self._exchange(conn, key, raw)
+            except (ConnectionError, asyncio.IncompleteReadError, _ClosedBeforeResponse) as exc:
                 conn.close()
-                if reused and isinstance(exc, ConnectionError | _ClosedBeforeResponse):
+                if reused:
                     continue  # the server had closed the idle connection: once more on a fresh one
                 raise httpx.RemoteProtocolError(f"upstream connection failed: {exc}") from None
             except BaseException:
@@ -113,32 +186,24 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise
         raise AssertionError("unreachable")
 
-    async def _exchange(self, conn: _Connection, key, method: bytes, target: bytes, headers, body: bytes):
-        h = conn.h11
-        out = h.send(h11.Request(method=method, target=target, headers=headers))
-        if body:
-            out += h.send(h11.Data(data=body))
-        out += h.send(h11.EndOfMessage())
-        conn.writer.write(out)
+    async def _exchange(self, conn: _Connection, key, raw: bytes) -> httpx.Response:
+        conn.writer.write(raw)
         await conn.writer.drain()
-        while True:
-            event = h.next_event()
-            if event is h11.NEED_DATA:
-                data = await conn.reader.read(READ_SIZE)
-                if not data:
-                    raise _ClosedBeforeResponse("connection closed before the response")
-                h.receive_data(data)
-                continue
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            if isinstance(event, h11.Response):
-                break
-            raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}")
+        message = _Message()
+        received = 0
+        while not message.head_done:
+            data = await conn.reader.read(READ_SIZE)
+            if not data:
+                raise _ClosedBeforeResponse("connection closed before the response")
+            message.feed(data)
+            received += len(data)
+            if received > MAX_HEAD_BYTES and not message.head_done:
+                raise httpx.RemoteProtocolError("the upstream's response head is too large")
         return httpx.Response(
-            status_code=event.status_code,
-            headers=event.headers,
-            stream=_Body(self, conn, key),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": event.reason},
+            status_code=message.parser.get_status_code(),
+            headers=message.headers,
+            stream=_Body(self, conn, key, message),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": message.reason},
         )
 
     async def aclose(self) -> None:
@@ -155,51 +220,39 @@ class _ClosedBeforeResponse(Exception):
 class _Body(httpx.AsyncByteStream):
     """The response body: one ``bytes`` per network read (all complete data so far)."""
 
-    def __init__(self, transport: LeanTransport, conn: _Connection, key):
-        self.transport, self.conn, self.key = transport, conn, key
-        self.finished = False
+    def __init__(self, transport: LeanTransport, conn: _Connection, key, message: _Message):
+        self.transport, self.conn, self.key, self.message = transport, conn, key, message
         self.closed = False
 
     async def __aiter__(self):
-        h = self.conn.h11
-        while not self.finished:
-            parts = []
-            while True:
-                try:
-                    event = h.next_event()
-                except h11.RemoteProtocolError as exc:
-                    raise httpx.RemoteProtocolError(f"malformed response body: {exc}") from None
-                if isinstance(event, h11.Data):
-                    parts.append(bytes(event.data))
-                    continue
-                if isinstance(event, h11.EndOfMessage):
-                    self.finished = True
-                    break
-                if event is h11.NEED_DATA:
-                    break
-                if isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError("the upstream closed the connection mid-body")
-            if parts:
-                yield parts[0] if len(parts) == 1 else b"".join(parts)
-            if self.finished:
+        message = self.message
+        body = message.body
+        read = self.conn.reader.read
+        while True:
+            if body:
+                data = body[0] if len(body) == 1 else b"".join(body)
+                body.clear()
+                yield data
+            if message.complete:
                 break
             try:
-                data = await self.conn.reader.read(READ_SIZE)
+                data = await read(READ_SIZE)
             except ConnectionError as exc:
                 raise httpx.ReadError(f"reading from the upstream failed: {exc}") from None
-            try:
-                h.receive_data(data)  # b"" at EOF: h11 then reports an incomplete body as an error
-            except h11.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc)) from None
-            if not data and h.their_state is not h11.DONE:
-                raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+            if not data:
+                if message.delimited():
+                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+                message.complete = True  # a body without length ends with the connection
+                message.extra = True  # ... which cannot be reused
+                break
+            message.feed(data)
         await self.aclose()
 
     async def aclose(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self.finished:
-            self.transport._checkin(self.key, self.conn)
+        if self.message.complete:
+            self.transport._checkin(self.key, self.conn, self.message)
         else:
             self.conn.close()
