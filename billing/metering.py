@@ -15,7 +15,6 @@ one thread hop per phase (:func:`run_in_thread`).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import hmac
 import logging
@@ -117,14 +116,16 @@ _executors: dict[str, ThreadPoolExecutor] = {}
 
 def _executor() -> ThreadPoolExecutor:
     """SQLite: one thread (it has one writer; parallel writers would only sleep in its
-    busy handler). PostgreSQL: a few threads, each phase in its own transaction."""
-    vendor = connection.vendor
-    executor = _executors.get(vendor)
+    busy handler). Other databases: a few threads, each phase in its own transaction.
+
+    Decided from the settings: touching ``connection`` on the event loop would
+    make Django build a connection object for every request's context.
+    """
+    engine = settings.DATABASES["default"]["ENGINE"]
+    executor = _executors.get(engine)
     if executor is None:
-        workers = 1 if vendor == "sqlite" else max(2, min(settings.DB_POOL_MAX, 8))
-        executor = _executors.setdefault(
-            vendor, ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"metering-{vendor}")
-        )
+        workers = 1 if engine.endswith("sqlite3") else max(2, min(settings.DB_POOL_MAX, 8))
+        executor = _executors.setdefault(engine, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metering"))
     return executor
 
 
@@ -132,8 +133,11 @@ async def run_in_thread(fn, /, *args, **kwargs):
     """Run one sync metering phase in a worker thread, then release its DB connection.
 
     A plain executor hop (the phases need no thread-sensitive context and no
-    ``async_to_sync`` inside): cheaper than ``sync_to_async`` per call. The
-    caller's context variables are copied into the call, as ``sync_to_async`` does.
+    ``async_to_sync`` inside): cheaper than ``sync_to_async`` per call. The call
+    runs in the worker's own context, not a copy of the caller's, so the
+    worker's cache clients (``django.core.cache.caches`` is context-local)
+    live as long as the thread instead of being rebuilt, with new connections,
+    for every call.
     """
 
     def call():
@@ -142,8 +146,7 @@ async def run_in_thread(fn, /, *args, **kwargs):
         finally:
             release_connection()
 
-    context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_executor(), context.run, call)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
 
 _RATE_REQUEST = SimpleNamespace(method="POST")
@@ -181,8 +184,9 @@ def _cap_refusal(headers: dict[str, str]) -> Refused:
 
 
 @lru_cache(maxsize=4)
-def _ledger_insert_sql(vendor: str) -> tuple[str, tuple]:
-    fields = tuple(f for f in LedgerEntry._meta.concrete_fields if not f.primary_key)
+def _ledger_insert_plan(vendor: str) -> tuple[str, list, dict, tuple, tuple]:
+    """The INSERT, the prepared defaults, and which fields are filled per call."""
+    fields = [f for f in LedgerEntry._meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(
         qn(LedgerEntry._meta.db_table),
@@ -190,24 +194,36 @@ def _ledger_insert_sql(vendor: str) -> tuple[str, tuple]:
         ", ".join(["%s"] * len(fields)),
         qn(LedgerEntry._meta.pk.column),
     )
-    return sql, fields
+    template, timestamps, dynamic = [], [], []
+    for index, f in enumerate(fields):
+        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            timestamps.append((index, f))
+            template.append(None)
+        elif f.has_default() and callable(f.default):
+            dynamic.append((index, f))
+            template.append(None)
+        else:
+            template.append(f.get_db_prep_save(f.get_default(), connection))
+    by_name = {f.attname: (index, f) for index, f in enumerate(fields)}
+    return sql, template, by_name, tuple(timestamps), tuple(dynamic)
 
 
 def _ledger_insert(**values) -> int:
     """Insert one ledger row and return its id: the ORM's ``create`` minus its
-    per-call query compilation (this runs twice per chat request). Field
-    defaults and ``auto_now_add`` apply as with ``create``."""
-    sql, fields = _ledger_insert_sql(connection.vendor)
-    now = timezone.now()
-    params = []
-    for f in fields:
-        if f.attname in values:
-            value = values[f.attname]
-        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
-            value = now
-        else:
-            value = f.get_default()
-        params.append(f.get_db_prep_save(value, connection))
+    per-call query compilation and per-field preparation of constant defaults
+    (this runs for every chat request). Field defaults and ``auto_now_add``
+    apply as with ``create``."""
+    sql, template, by_name, timestamps, dynamic = _ledger_insert_plan(connection.vendor)
+    params = template.copy()
+    if timestamps:
+        now = timezone.now()
+        for index, f in timestamps:
+            params[index] = f.get_db_prep_save(now, connection)
+    for index, f in dynamic:
+        params[index] = f.get_db_prep_save(f.get_default(), connection)
+    for name, value in values.items():
+        index, f = by_name[name]
+        params[index] = f.get_db_prep_save(value, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
@@ -659,6 +675,13 @@ def reservation_settle(
     now = timezone.now()
     credits = 0 if refund else -r.credits
     sql = _hot_sql(connection.vendor)
+    if r.user_id is None and not refund:
+        # A device or pro token charged at reserve: closing the row is one UPDATE.
+        moved = _rowcount(
+            sql.ledger_settle,
+            [outcome, _db_time(now), credits, 0, prompt_tokens, completion_tokens, ttfb_ms, duration_ms, r.entry_id],
+        )
+        return Settlement(outcome=outcome, settled_now=bool(moved))
     with transaction.atomic():
         charge = 0
         if r.user_id is not None:

@@ -10,11 +10,8 @@ the client goes away.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from contextlib import aclosing
 
 from rest_framework.exceptions import AuthenticationFailed
 
@@ -165,44 +162,6 @@ def ws_reserve(*, user, ip: str, route: registry.ModelRoute, chat: ChatInput) ->
 
 
 # --- phase 2: stream, then settle -------------------------------------------------
-class _Pump:
-    """Reads the upstream in its own task and hands over everything read so far.
-
-    When several pieces arrive in one burst, the reader takes them all before
-    the response wakes up, so the client gets one write instead of one per token.
-    """
-
-    __slots__ = ("events", "pieces", "ready", "final", "error", "done")
-
-    def __init__(self, events):
-        self.events = events
-        self.pieces: list[str] = []
-        self.ready = asyncio.Event()
-        self.final: Final | None = None
-        self.error: UpstreamError | None = None
-        self.done = False
-
-    async def run(self) -> None:
-        try:
-            async with aclosing(self.events) as events:
-                async for event in events:
-                    if type(event) is str:
-                        self.pieces.append(event)
-                    else:
-                        self.final = event
-                    self.ready.set()
-            if self.final is None:
-                self.error = UpstreamError("The model server's stream ended before it was complete.")
-        except UpstreamError as exc:
-            self.error = exc
-        except Exception:  # a bug in a client must still end the stream as an upstream error, not hang it
-            log.exception("upstream reader failed")
-            self.error = UpstreamError("The model server's reply could not be read.")
-        finally:
-            self.done = True
-            self.ready.set()
-
-
 class MeteredStream:
     """An upstream stream that settles its reservation exactly once, however it ends.
 
@@ -243,43 +202,36 @@ class MeteredStream:
         outcome = Outcome.CLIENT_DISCONNECTED
         chars = 0
         final = None
-        pump = _Pump(
-            upstream.stream(
-                model=self.route.upstream_model,
-                messages=self.chat.messages,
-                max_tokens=max_tokens,
-                temperature=self.chat.temperature,
-            )
+        events = upstream.stream(
+            model=self.route.upstream_model,
+            messages=self.chat.messages,
+            max_tokens=max_tokens,
+            temperature=self.chat.temperature,
         )
-        task = asyncio.get_running_loop().create_task(pump.run())
         try:
-            while True:
-                if not pump.pieces and not pump.done:
-                    await pump.ready.wait()
-                    pump.ready.clear()
-                if pump.pieces:
-                    text = pump.pieces[0] if len(pump.pieces) == 1 else "".join(pump.pieces)
-                    pump.pieces.clear()
-                    if not chars:
-                        self.ttfb_ms = int((time.perf_counter() - self.started) * 1000)
-                    chars += len(text)
-                    yield text
-                    continue  # more may have arrived (or the end) while the client was written to
-                if pump.error is not None:
-                    raise pump.error
-                if pump.done:
-                    final = pump.final
+            # The upstream clients yield one text per network read (a burst of
+            # tokens is one piece), then their Final.
+            async for event in events:
+                if type(event) is not str:
+                    final = event
                     break
+                if not chars:
+                    self.ttfb_ms = int((time.perf_counter() - self.started) * 1000)
+                chars += len(event)
+                yield event
+            if final is None:
+                raise UpstreamError("The model server's stream ended before it was complete.")
             outcome = Outcome.COMPLETED
         except UpstreamError as exc:
             outcome = Outcome.UPSTREAM_ERROR
             log.warning("upstream %s failed for model %s: %s", self.route.kind, self.route.name, exc.detail)
             raise
+        except Exception:  # a bug in a client must still end the stream as an upstream error
+            outcome = Outcome.UPSTREAM_ERROR
+            log.exception("upstream reader failed")
+            raise UpstreamError("The model server's reply could not be read.") from None
         finally:
-            if not task.done():
-                task.cancel()  # stops reading: the upstream connection is closed
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await events.aclose()  # stops reading: an unfinished upstream response closes its connection
             self.final = final
             self.prompt_tokens = (
                 final.prompt_tokens

@@ -87,7 +87,7 @@ async def aclose_all() -> None:
     _clients.clear()
 
 
-async def open_stream(url: str, payload: dict, headers: dict[str, str] | None = None) -> httpx.Response:
+async def open_stream(url: httpx.URL | str, payload: dict, headers: dict[str, str] | None = None) -> httpx.Response:
     """POST ``payload`` and return the streaming response once its headers are in.
 
     Raises UpstreamError for a connection failure or an HTTP error status (with
@@ -176,14 +176,16 @@ def _decode_lines(data: bytes) -> str:
         raise UpstreamError("The model server sent text that is not UTF-8.") from None
 
 
-class LineParser(Protocol):
-    def __call__(self, line: str, pieces: list[str]) -> Final | None:
-        """Parse one line: append its text to ``pieces``; the :class:`Final` on the last line.
+class LinesParser(Protocol):
+    def __call__(self, lines: list[str], pieces: list[str]) -> Final | None:
+        """Parse one network read's lines: append their text to ``pieces``; the
+        :class:`Final` when the last line is among them (later lines are ignored).
 
-        Raises :class:`UpstreamError` for an error or malformed line."""
+        Raises :class:`UpstreamError` for an error or malformed line; the text
+        of the lines before it is in ``pieces``."""
 
 
-async def parsed_stream(response: httpx.Response, parse: LineParser) -> AsyncIterator[Event]:
+async def parsed_stream(response: httpx.Response, parse: LinesParser) -> AsyncIterator[Event]:
     """Drive a line-based upstream stream: text per network read, then its :class:`Final`.
 
     What arrived before an error line still reaches the client; after the final
@@ -198,10 +200,7 @@ async def parsed_stream(response: httpx.Response, parse: LineParser) -> AsyncIte
             pieces: list[str] = []
             failure = None
             try:
-                for line in lines:
-                    final = parse(line, pieces)
-                    if final is not None:
-                        break
+                final = parse(lines, pieces)
             except UpstreamError as exc:
                 failure = exc
             if pieces:
