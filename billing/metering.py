@@ -101,13 +101,16 @@ def estimate_tokens(text_chars: int) -> int:
     return max(1, (text_chars + 3) // 4)
 
 
-def release_connection() -> None:
-    """Hand a pooled PostgreSQL connection back between the phases of a long stream.
+def _after_phase() -> None:
+    """Keep the worker's connection for its next phase, unless it saw an error.
 
-    Django returns a request's connection only when the response closes, so a
-    thousand open streams would hold a thousand connections of a pool of 20.
+    The metering executor has a handful of threads (:func:`_executor`), so
+    at most that many pooled connections stay checked out however many
+    streams are open; checking one out and back for every phase cost more
+    than the phase's own statements on PostgreSQL. A connection that raised
+    a database error goes back (closed) and the next phase takes a fresh one.
     """
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if connection.errors_occurred and not connection.in_atomic_block:
         connection.close()
 
 
@@ -116,7 +119,9 @@ _executors: dict[str, ThreadPoolExecutor] = {}
 
 def _executor() -> ThreadPoolExecutor:
     """SQLite: one thread (it has one writer; parallel writers would only sleep in its
-    busy handler). Other databases: a few threads, each phase in its own transaction.
+    busy handler). Other databases: up to 8 threads, never more than half of the
+    connection pool (``DB_POOL_MAX``), so requests outside the chat path always
+    find a connection; each phase runs in its own transaction.
 
     Decided from the settings: touching ``connection`` on the event loop would
     make Django build a connection object for every request's context.
@@ -124,13 +129,13 @@ def _executor() -> ThreadPoolExecutor:
     engine = settings.DATABASES["default"]["ENGINE"]
     executor = _executors.get(engine)
     if executor is None:
-        workers = 1 if engine.endswith("sqlite3") else max(2, min(settings.DB_POOL_MAX, 8))
+        workers = 1 if engine.endswith("sqlite3") else max(1, min(settings.DB_POOL_MAX // 2, 8))
         executor = _executors.setdefault(engine, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metering"))
     return executor
 
 
 async def run_in_thread(fn, /, *args, **kwargs):
-    """Run one sync metering phase in a worker thread, then release its DB connection.
+    """Run one sync metering phase in a metering worker thread.
 
     A plain executor hop (the phases need no thread-sensitive context and no
     ``async_to_sync`` inside): cheaper than ``sync_to_async`` per call. The call
@@ -144,7 +149,7 @@ async def run_in_thread(fn, /, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         finally:
-            release_connection()
+            _after_phase()
 
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
