@@ -226,19 +226,22 @@ async def bytechat_chat_stream(request):
 
 
 async def _bytechat_body(stream: MeteredStream, event, model: str):
+    # Every write costs a trip through the server: the end of the stream (finish +
+    # usage, token_update, [DONE]) goes out as one.
     chunks = _Chunks(model)
+    tail = b""
     try:
         events = aiter(stream)
         while type(event) is str:
             yield chunks.content(event)
             event = await anext(events)
-        yield chunks.finish(stream.finish_reason, _usage(stream))
+        tail = chunks.finish(stream.finish_reason, _usage(stream))
     except UpstreamError as exc:
-        yield _sse({"error": {"message": exc.detail, "type": "upstream_error", "code": 502}})
+        tail = _sse({"error": {"message": exc.detail, "type": "upstream_error", "code": 502}})
     finally:
         await stream.aclose()
-    yield _sse({"type": "token_update", "tokens_left": stream.tokens_left, "tokens_used": stream.tokens_used})
-    yield SSE_DONE
+    token_update = {"type": "token_update", "tokens_left": stream.tokens_left, "tokens_used": stream.tokens_used}
+    yield tail + _sse(token_update) + SSE_DONE
 
 
 # --- OpenAI-compatible: /v1 -------------------------------------------------------
@@ -302,17 +305,20 @@ async def openai_chat_completions(request):
 
 
 async def _openai_stream_body(stream: MeteredStream, event, model: str, include_usage: bool):
+    # Every write costs a trip through the server: the role chunk goes out with the
+    # first text, and the end (finish, usage, [DONE]) as one.
     chunks = _Chunks(model)
     try:
-        yield chunks.role()
+        head = chunks.role()
         events = aiter(stream)
         while type(event) is str:
-            yield chunks.content(event)
+            yield head + chunks.content(event)
+            head = b""
             event = await anext(events)
-        yield chunks.finish(stream.finish_reason)
+        tail = head + chunks.finish(stream.finish_reason)
         if include_usage:
-            yield chunks.usage_only(_usage(stream))
-        yield SSE_DONE
+            tail += chunks.usage_only(_usage(stream))
+        yield tail + SSE_DONE
     except UpstreamError as exc:
         yield _sse(
             {"error": {"message": exc.detail, "type": "upstream_error", "param": None, "code": "upstream_error"}}
