@@ -263,10 +263,22 @@ def _hot_sql(vendor: str) -> SimpleNamespace:
         ),
         # user_id
         balance_lock=f"SELECT id, total_tokens, tokens_used, tokens_reserved FROM {balance} WHERE user_id = %s{lock}",
+        # want, user_id, want -> what is left after taking it
+        balance_take=(
+            f"UPDATE {balance} SET tokens_reserved = tokens_reserved + %s"
+            " WHERE user_id = %s AND total_tokens - tokens_used - tokens_reserved >= %s"
+            " RETURNING total_tokens - tokens_used - tokens_reserved"
+        ),
         # amount, id, amount
         balance_reserve=(
             f"UPDATE {balance} SET tokens_reserved = tokens_reserved + %s"
             " WHERE id = %s AND total_tokens >= tokens_used + tokens_reserved + %s"
+        ),
+        # charge, tokens_reserved, user_id, tokens_reserved, charge -> what is left after
+        balance_charge=(
+            f"UPDATE {balance} SET tokens_used = tokens_used + %s, tokens_reserved = tokens_reserved - %s"
+            " WHERE user_id = %s AND total_tokens - tokens_used - tokens_reserved + %s >= %s"
+            " RETURNING total_tokens - tokens_used - tokens_reserved"
         ),
         # charge, tokens_reserved, user_id
         balance_settle=(
@@ -602,14 +614,21 @@ def user_tokens_reserve(
     try:
         with transaction.atomic():
             sql = _hot_sql(connection.vendor)
-            found = _one(sql.balance_lock, [user.pk])
-            if found is None:
-                token_balance_for(user=user)  # first use: created race-safely with the default
+            # The common case, one statement: the whole amount is there.
+            taken = _one(sql.balance_take, [want, user.pk, want])
+            if taken is not None:
+                amount, left = want, taken[0] + want
+                granted = True
+            else:
                 found = _one(sql.balance_lock, [user.pk])
-            balance_id, total, used, reserved = found
-            left = total - used - reserved
-            amount = min(want, left)
-            if amount <= 0 or not _rowcount(sql.balance_reserve, [amount, balance_id, amount]):
+                if found is None:
+                    token_balance_for(user=user)  # first use: created race-safely with the default
+                    found = _one(sql.balance_lock, [user.pk])
+                balance_id, total, used, reserved = found
+                left = total - used - reserved
+                amount = min(want, left)  # less than asked is left: the completion cap shrinks to fit
+                granted = amount > 0 and bool(_rowcount(sql.balance_reserve, [amount, balance_id, amount]))
+            if not granted:
                 _refused_entry(
                     principal_kind=kind,
                     principal_ref=ref,
@@ -687,23 +706,17 @@ def reservation_settle(
             [outcome, _db_time(now), credits, 0, prompt_tokens, completion_tokens, ttfb_ms, duration_ms, r.entry_id],
         )
         return Settlement(outcome=outcome, settled_now=bool(moved))
+    want = 0 if refund else prompt_tokens + completion_tokens
     with transaction.atomic():
-        charge = 0
-        if r.user_id is not None:
-            # Lock order as in reserve: the balance row first, then the ledger row.
-            found = _one(sql.balance_lock, [r.user_id])
-            if found is None:
-                raise TokenBalance.DoesNotExist(f"no token balance for user {r.user_id}")
-            _, total, used, reserved = found
-            available = total - used - reserved + r.tokens_reserved
-            charge = 0 if refund else max(0, min(prompt_tokens + completion_tokens, available))
+        # The ledger row first (exactly once), then the balance. Reserve locks a
+        # balance and inserts a new ledger row, so this order cannot deadlock with it.
         moved = _rowcount(
             sql.ledger_settle,
             [
                 outcome,
                 _db_time(now),
                 credits,
-                -charge,
+                -want,
                 prompt_tokens,
                 completion_tokens,
                 ttfb_ms,
@@ -722,7 +735,20 @@ def reservation_settle(
             ProToken.objects.filter(pk=r.pro_token_id).update(credits_left=F("credits_left") + r.credits)
         if r.user_id is None:
             return Settlement(outcome=outcome, settled_now=True)
+        # The common case, one statement: the balance covers what was used.
+        charged = _one(sql.balance_charge, [want, r.tokens_reserved, r.user_id, r.tokens_reserved, want])
+        if charged is not None:
+            return Settlement(outcome=outcome, settled_now=True, tokens_charged=want, tokens_left=charged[0])
+        # It does not: charge what is there, never beyond it.
+        found = _one(sql.balance_lock, [r.user_id])
+        if found is None:
+            raise TokenBalance.DoesNotExist(f"no token balance for user {r.user_id}")
+        _, total, used, reserved = found
+        available = total - used - reserved + r.tokens_reserved
+        charge = max(0, min(want, available))
         _rowcount(sql.balance_settle, [charge, r.tokens_reserved, r.user_id])
+        if charge != want:
+            LedgerEntry.objects.filter(pk=r.entry_id).update(tokens=-charge)
         return Settlement(outcome=outcome, settled_now=True, tokens_charged=charge, tokens_left=available - charge)
 
 
