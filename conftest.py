@@ -50,6 +50,19 @@ def _close_db_pools(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _metering_connections_back():
+    """Chat metering workers keep a pooled connection between phases (billing.metering);
+    hand them back after each test so they never add up to the pool's size."""
+    yield
+    from django.conf import settings
+
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        from billing import metering
+
+        metering.close_worker_connections()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate-limit counters and cached lookups never leak from one test into the next."""
     from django.core.cache import cache

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -115,6 +116,7 @@ def _after_phase() -> None:
 
 
 _executors: dict[str, ThreadPoolExecutor] = {}
+_worker_counts: dict[str, int] = {}
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -130,8 +132,29 @@ def _executor() -> ThreadPoolExecutor:
     executor = _executors.get(engine)
     if executor is None:
         workers = 1 if engine.endswith("sqlite3") else max(1, min(settings.DB_POOL_MAX // 2, 8))
+        _worker_counts[engine] = workers
         executor = _executors.setdefault(engine, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="metering"))
     return executor
+
+
+def close_worker_connections() -> None:
+    """Have every metering worker hand its database connection back to the pool.
+
+    A connection belongs to its thread, so one job per worker closes it; a
+    barrier holds each job until all are running, which puts them on distinct
+    threads. For the test suite (between tests, so connections kept by the
+    workers never pile up on top of the tests' own) and for an orderly shutdown.
+    """
+    for engine, executor in list(_executors.items()):
+        workers = _worker_counts[engine]
+        barrier = threading.Barrier(workers)
+
+        def close(barrier=barrier):
+            barrier.wait(timeout=30)
+            connection.close()
+
+        for future in [executor.submit(close) for _ in range(workers)]:
+            future.result(timeout=60)
 
 
 async def run_in_thread(fn, /, *args, **kwargs):
@@ -186,6 +209,26 @@ def _cap_refusal(headers: dict[str, str]) -> Refused:
     headers = {**headers, "Retry-After": CAP_RETRY_AFTER}
     detail = f"Too many streams at once (at most {settings.CHAT_MAX_CONCURRENT_STREAMS}); wait for one to finish."
     return Refused(detail, 429, headers, code="too_many_streams")
+
+
+def _reserved_entry(kinds: tuple[str, ...], kind: str, ref: str, **fields) -> int:
+    """Inside a reserve transaction: check the stream cap (raises _CapReached) and
+    write the request's ledger row as ``reserved``; its id."""
+    _check_stream_cap(kinds, ref)
+    return _ledger_insert(principal_kind=kind, principal_ref=ref, outcome=Outcome.RESERVED, **fields)
+
+
+def _device_reservation(*, entry_id: int, device_id: int, window_started_at, used: int, limit: int) -> Reservation:
+    """A device's reservation; ``used`` counts this request."""
+    return Reservation(
+        entry_id=entry_id,
+        kind=PrincipalKind.DEVICE,
+        ref=str(device_id),
+        credits=1,
+        device_id=device_id,
+        window_started_at=window_started_at,
+        headers={"X-Free-Left": str(max(limit - used, 0))},
+    )
 
 
 @lru_cache(maxsize=4)
@@ -368,14 +411,13 @@ def _device_take_known(
                 return None
             device_id, window_started_at, used = row
             ref = str(device_id)
-            _check_stream_cap((PrincipalKind.DEVICE,), ref)
-            entry_id = _ledger_insert(
-                principal_kind=PrincipalKind.DEVICE,
-                principal_ref=ref,
+            entry_id = _reserved_entry(
+                (PrincipalKind.DEVICE,),
+                PrincipalKind.DEVICE,
+                ref,
                 device_id=device_id,
                 model=model,
                 endpoint=endpoint,
-                outcome=Outcome.RESERVED,
                 credits=-1,
             )
     except _CapReached:  # the quota taken above was rolled back with the transaction
@@ -383,14 +425,8 @@ def _device_take_known(
             principal_kind=PrincipalKind.DEVICE, principal_ref=ref, device_id=device_id, model=model, endpoint=endpoint
         )
         raise _cap_refusal({}) from None
-    return Reservation(
-        entry_id=entry_id,
-        kind=PrincipalKind.DEVICE,
-        ref=ref,
-        credits=1,
-        device_id=device_id,
-        window_started_at=_py_time(window_started_at),
-        headers={"X-Free-Left": str(max(limit - used, 0))},
+    return _device_reservation(
+        entry_id=entry_id, device_id=device_id, window_started_at=_py_time(window_started_at), used=used, limit=limit
     )
 
 
@@ -451,14 +487,13 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
                         "Free limit reached. Wait 24h or buy Pro.", 402, {"X-Free-Left": "0"}, "free_limit"
                     )
                 else:
-                    _check_stream_cap((PrincipalKind.DEVICE,), ref)
-                    entry_id = _ledger_insert(
-                        principal_kind=PrincipalKind.DEVICE,
-                        principal_ref=ref,
+                    entry_id = _reserved_entry(
+                        (PrincipalKind.DEVICE,),
+                        PrincipalKind.DEVICE,
+                        ref,
                         device_id=device_id,
                         model=model,
                         endpoint=endpoint,
-                        outcome=Outcome.RESERVED,
                         credits=-1,
                     )
         except IntegrityError:
@@ -477,14 +512,8 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
             raise _cap_refusal({}) from None
         if refusal is not None:
             raise refusal
-        return Reservation(
-            entry_id=entry_id,
-            kind=PrincipalKind.DEVICE,
-            ref=ref,
-            credits=1,
-            device_id=device_id,
-            window_started_at=window_started_at,
-            headers={"X-Free-Left": str(max(limit - used - 1, 0))},
+        return _device_reservation(
+            entry_id=entry_id, device_id=device_id, window_started_at=window_started_at, used=used + 1, limit=limit
         )
     raise AssertionError("unreachable")
 
@@ -527,53 +556,35 @@ def pro_credit_reserve(
             row = _one(_hot_sql(connection.vendor).pro_take, [_db_time(now), token_hash])
             if row is not None:
                 token_id, credits_left = row
-                _check_stream_cap((PrincipalKind.PRO_TOKEN,), token_hash)
-                entry_id = _ledger_insert(
-                    principal_kind=PrincipalKind.PRO_TOKEN,
-                    principal_ref=token_hash,
-                    pro_token_id=token_id,
-                    model=model,
-                    endpoint=endpoint,
-                    outcome=Outcome.RESERVED,
-                    credits=-1,
-                )
-                return Reservation(
-                    entry_id=entry_id,
-                    kind=PrincipalKind.PRO_TOKEN,
-                    ref=token_hash,
-                    credits=1,
-                    pro_token_id=token_id,
-                    headers={**headers, "X-Pro-Left": str(credits_left)},
-                )
-            # Unknown, or out of credits: say which.
-            token = ProToken.objects.select_for_update().filter(token_hash=token_hash).first()
-            if token is None:
-                raise Refused("Invalid Pro Token", 401, headers, code="invalid_pro_token")
-            token_id = token.pk
-            if token.credits_left <= 0 or not (
-                ProToken.objects.filter(pk=token.pk, credits_left__gt=0).update(
-                    credits_left=F("credits_left") - 1, last_used_at=now
-                )
-            ):
-                _refused_entry(
-                    principal_kind=PrincipalKind.PRO_TOKEN,
-                    principal_ref=token_hash,
-                    pro_token_id=token.pk,
-                    model=model,
-                    endpoint=endpoint,
-                )
-                refusal = Refused(
-                    "Pro credits exhausted", 402, {**headers, "X-Pro-Left": "0"}, code="credits_exhausted"
-                )
             else:
-                _check_stream_cap((PrincipalKind.PRO_TOKEN,), token_hash)
-                entry_id = _ledger_insert(
-                    principal_kind=PrincipalKind.PRO_TOKEN,
-                    principal_ref=token_hash,
-                    pro_token_id=token.pk,
+                # Unknown, or out of credits: say which.
+                token = ProToken.objects.select_for_update().filter(token_hash=token_hash).first()
+                if token is None:
+                    raise Refused("Invalid Pro Token", 401, headers, code="invalid_pro_token")
+                token_id, credits_left = token.pk, token.credits_left - 1
+                if token.credits_left <= 0 or not (
+                    ProToken.objects.filter(pk=token.pk, credits_left__gt=0).update(
+                        credits_left=F("credits_left") - 1, last_used_at=now
+                    )
+                ):
+                    _refused_entry(
+                        principal_kind=PrincipalKind.PRO_TOKEN,
+                        principal_ref=token_hash,
+                        pro_token_id=token_id,
+                        model=model,
+                        endpoint=endpoint,
+                    )
+                    refusal = Refused(
+                        "Pro credits exhausted", 402, {**headers, "X-Pro-Left": "0"}, code="credits_exhausted"
+                    )
+            if refusal is None:
+                entry_id = _reserved_entry(
+                    (PrincipalKind.PRO_TOKEN,),
+                    PrincipalKind.PRO_TOKEN,
+                    token_hash,
+                    pro_token_id=token_id,
                     model=model,
                     endpoint=endpoint,
-                    outcome=Outcome.RESERVED,
                     credits=-1,
                 )
     except _CapReached:
@@ -592,8 +603,8 @@ def pro_credit_reserve(
         kind=PrincipalKind.PRO_TOKEN,
         ref=token_hash,
         credits=1,
-        pro_token_id=token.pk,
-        headers={**headers, "X-Pro-Left": str(token.credits_left - 1)},
+        pro_token_id=token_id,
+        headers={**headers, "X-Pro-Left": str(credits_left)},
     )
 
 
@@ -639,15 +650,14 @@ def user_tokens_reserve(
                 )
                 refusal = Refused(INSUFFICIENT_TOKENS, 403, code="insufficient_tokens")
             else:
-                _check_stream_cap((PrincipalKind.USER, PrincipalKind.API_KEY), ref)
-                entry_id = _ledger_insert(
-                    principal_kind=kind,
-                    principal_ref=ref,
+                entry_id = _reserved_entry(
+                    (PrincipalKind.USER, PrincipalKind.API_KEY),
+                    kind,
+                    ref,
                     user_id=user.pk,
                     api_key_id=api_key_id,
                     model=model,
                     endpoint=endpoint,
-                    outcome=Outcome.RESERVED,
                     tokens_reserved=amount,
                 )
     except _CapReached:

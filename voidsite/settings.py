@@ -403,7 +403,7 @@ UPSTREAM_IDLE_TIMEOUT = env.float("UPSTREAM_IDLE_TIMEOUT", default=30.0)
 UPSTREAM_TOTAL_TIMEOUT = env.float("UPSTREAM_TOTAL_TIMEOUT", default=600.0)
 UPSTREAM_MAX_LINE_BYTES = env.int("UPSTREAM_MAX_LINE_BYTES", default=256 * 1024)
 UPSTREAM_MAX_CONNECTIONS = env.int("UPSTREAM_MAX_CONNECTIONS", default=1000)
-# HTTP transport for plain-http upstreams: "lean" (h11 on asyncio streams, one
+# HTTP transport for plain-http upstreams: "lean" (httptools/llhttp on asyncio streams, one
 # read per burst of tokens) or "httpcore" (httpx's default). https always uses httpcore.
 UPSTREAM_TRANSPORT = env.str("UPSTREAM_TRANSPORT", default="lean")
 # Delay between the demo model's tokens (ms); 0 streams at once.
