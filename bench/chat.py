@@ -166,7 +166,8 @@ def start_voidsite(env: dict[str, str], log: str | None = None) -> tuple[subproc
     out = open(log, "ab") if log else subprocess.DEVNULL
     daphne = str(Path(PY).parent / "daphne")
     proc = subprocess.Popen(
-        [daphne, "-e", f"tcp:port={port}:interface={HOST}:backlog=4096", "voidsite.asgi:application"],
+        # As scripts/serve.sh and the README's deployment notes: -v 0, no daphne access log.
+        [daphne, "-v", "0", "-e", f"tcp:port={port}:interface={HOST}:backlog=4096", "voidsite.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=out,

@@ -58,6 +58,7 @@ class _Message:
         "head_done",
         "informational",
         "body",
+        "on_body",
         "complete",
         "keep_alive",
         "extra",
@@ -71,6 +72,7 @@ class _Message:
         self.head_done = False
         self.informational = False
         self.body: list[bytes] = []
+        self.on_body = self.body.append  # called per HTTP chunk (a token): no Python frame for it
         self.complete = False
         self.keep_alive = False
         self.extra = False  # bytes beyond this response: the connection is not reused
@@ -94,9 +96,6 @@ class _Message:
             self.headers = []
             return
         self.head_done = True
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.informational and not self.head_done:
