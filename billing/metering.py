@@ -265,15 +265,6 @@ class _CapReached(Exception):
     pass
 
 
-def _check_stream_cap(kinds: tuple[str, ...], ref: str) -> None:
-    cap = settings.CHAT_MAX_CONCURRENT_STREAMS
-    if cap <= 0:
-        return
-    sql = _hot_sql(connection.vendor).in_flight.format(", ".join(["%s"] * len(kinds)))
-    if _one(sql, [ref, *kinds])[0] >= cap:
-        raise _CapReached
-
-
 def _cap_refusal(headers: dict[str, str]) -> Refused:
     headers = {**headers, "Retry-After": CAP_RETRY_AFTER}
     detail = f"Too many streams at once (at most {settings.CHAT_MAX_CONCURRENT_STREAMS}); wait for one to finish."
@@ -281,10 +272,23 @@ def _cap_refusal(headers: dict[str, str]) -> Refused:
 
 
 def _reserved_entry(kinds: tuple[str, ...], kind: str, ref: str, **fields) -> int:
-    """Inside a reserve transaction: check the stream cap (raises _CapReached) and
-    write the request's ledger row as ``reserved``; its id."""
-    _check_stream_cap(kinds, ref)
-    return _ledger_insert(principal_kind=kind, principal_ref=ref, outcome=Outcome.RESERVED, **fields)
+    """Inside a reserve transaction: write the request's ledger row as ``reserved``
+    unless the principal already has the stream cap's number in flight (then
+    _CapReached, and the transaction rolls back what it took). The cap is checked
+    in the INSERT itself (``INSERT … SELECT … WHERE (in flight) < cap``): one round
+    trip. It runs after the UPDATE that locked the principal's row, so
+    concurrent requests of one principal count each other."""
+    cap = settings.CHAT_MAX_CONCURRENT_STREAMS
+    entry_id = _ledger_insert(
+        principal_kind=kind,
+        principal_ref=ref,
+        outcome=Outcome.RESERVED,
+        _in_flight_below=(cap, ref, kinds) if cap > 0 else None,
+        **fields,
+    )
+    if entry_id is None:
+        raise _CapReached
+    return entry_id
 
 
 def _device_reservation(*, entry_id: int, device_id: int, window_started_at, used: int, limit: int) -> Reservation:
@@ -325,11 +329,25 @@ def _ledger_insert_plan(vendor: str) -> tuple[str, list, dict, tuple, tuple]:
     return sql, template, by_name, tuple(timestamps), tuple(dynamic)
 
 
-def _ledger_insert(**values) -> int:
+@lru_cache(maxsize=8)
+def _guarded_insert_sql(vendor: str, kinds: int) -> str:
+    """The ledger INSERT as ``INSERT … SELECT <values> WHERE (in flight) < cap``."""
+    sql = _ledger_insert_plan(vendor)[0]
+    head, _, rest = sql.partition(" VALUES (")
+    values, _, returning = rest.partition(") RETURNING ")
+    guard = _hot_sql(vendor).in_flight.format(", ".join(["%s"] * kinds))
+    return f"{head} SELECT {values} WHERE ({guard}) < %s RETURNING {returning}"
+
+
+def _ledger_insert(*, _in_flight_below: tuple[int, str, tuple[str, ...]] | None = None, **values) -> int | None:
     """Insert one ledger row and return its id: the ORM's ``create`` minus its
     per-call query compilation and per-field preparation of constant defaults
     (this runs for every chat request). Field defaults and ``auto_now_add``
-    apply as with ``create``."""
+    apply as with ``create``.
+
+    With ``_in_flight_below=(cap, ref, kinds)`` the row is written only while
+    fewer than ``cap`` rows of ``ref`` (of those principal kinds) are
+    ``reserved``; ``None`` when it was not."""
     sql, template, by_name, timestamps, dynamic = _ledger_insert_plan(connection.vendor)
     params = template.copy()
     if timestamps:
@@ -341,9 +359,12 @@ def _ledger_insert(**values) -> int:
     for name, value in values.items():
         index, f = by_name[name]
         params[index] = f.get_db_prep_save(value, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    if _in_flight_below is not None:
+        cap, ref, kinds = _in_flight_below
+        sql = _guarded_insert_sql(connection.vendor, len(kinds))
+        params += [ref, *kinds, cap]
+    row = _one(sql, params)
+    return row[0] if row else None
 
 
 @lru_cache(maxsize=4)

@@ -19,15 +19,19 @@ N = 200
 
 
 def burst(url: str, path: str, *, json: dict, headers: dict) -> list[tuple[int, bytes]]:
+    return burst_of(N, url, path, json=json, headers=headers)
+
+
+def burst_of(n: int, url: str, path: str, *, json: dict, headers: dict) -> list[tuple[int, bytes]]:
     async def run():
-        limits = httpx.Limits(max_connections=N, max_keepalive_connections=N)
+        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
 
             async def one():
                 async with client.stream("POST", path, json=json, headers=headers) as response:
                     return response.status_code, await response.aread()
 
-            return await asyncio.gather(*(one() for _ in range(N)))
+            return await asyncio.gather(*(one() for _ in range(n)))
 
     return asyncio.run(run())
 
@@ -108,3 +112,20 @@ def test_a_client_hanging_up_mid_stream_stops_the_upstream_and_settles(
     assert entry.outcome == Outcome.CLIENT_DISCONNECTED and 0 < entry.completion_tokens < 200
     balance = TokenBalance.objects.get(user_id=entry.user_id)
     assert balance.tokens_reserved == 0 and balance.tokens_used == -entry.tokens
+
+
+def test_30_concurrent_streams_on_one_pro_token_with_a_cap_of_3_stream_exactly_3(
+    require_postgres, chat_settings, live_server_url
+):
+    chat_settings.VOID_MODEL = "llama-slow"  # 200 tokens 20 ms apart: the first streams outlast the burst
+    chat_settings.CHAT_MAX_CONCURRENT_STREAMS = 3
+    chat_settings.RL_MAX_REQUESTS_IP = 10_000
+    raw, token = pro_token_issue(credits=100)
+    results = burst_of(
+        30, live_server_url, "/chat/stream", json={"message": "hi"}, headers={**VOID_HEADERS, "x-void-pro-token": raw}
+    )
+    assert Counter(status for status, _ in results) == {200: 3, 429: 27}
+    token.refresh_from_db()
+    assert token.credits_left == 97  # a refused request took nothing
+    usage = Counter(LedgerEntry.objects.filter(kind="usage").values_list("outcome", flat=True))
+    assert usage == {Outcome.COMPLETED: 3, Outcome.REFUSED: 27}

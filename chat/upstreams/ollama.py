@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import httpx
 from django.conf import settings
@@ -37,8 +38,10 @@ class OllamaUpstream:
         if options:
             payload["options"] = options
         response = await open_stream(self.url, payload)
-        async for event in parsed_stream(response, _parse_lines):
-            yield event
+        # Closed explicitly: closing this generator (a client that left) closes the response at once.
+        async with aclosing(parsed_stream(response, _parse_lines)) as events:
+            async for event in events:
+                yield event
 
 
 _decode = json.JSONDecoder().decode

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import httpx
 from django.conf import settings
@@ -43,8 +44,10 @@ class OpenAICompatUpstream:
         if temperature is not None:
             payload["temperature"] = temperature
         response = await open_stream(self.url, payload, self.headers)
-        async for event in parsed_stream(response, _EventParser()):
-            yield event
+        # Closed explicitly: closing this generator (a client that left) closes the response at once.
+        async with aclosing(parsed_stream(response, _EventParser())) as events:
+            async for event in events:
+                yield event
 
 
 _decode = json.JSONDecoder().decode
