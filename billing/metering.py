@@ -166,7 +166,8 @@ class _PhaseWorkers:
                 close, seen = self._generation != seen, self._generation
                 batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
             if close:
-                connection.close()
+                with contextlib.suppress(Exception):  # a broken connection is as good as closed
+                    connection.close()
                 with self._cv:
                     self._acks += 1
                     self._cv.notify_all()
