@@ -292,6 +292,19 @@ def _reserved_entry(kinds: tuple[str, ...], kind: str, ref: str, **fields) -> in
     return entry_id
 
 
+def _device_entry(device_id: int, model: str, endpoint: str) -> int:
+    """The ledger row of a free request just taken from a device's window."""
+    return _reserved_entry(
+        (PrincipalKind.DEVICE,),
+        PrincipalKind.DEVICE,
+        str(device_id),
+        device_id=device_id,
+        model=model,
+        endpoint=endpoint,
+        credits=-1,
+    )
+
+
 def _device_reservation(*, entry_id: int, device_id: int, window_started_at, used: int, limit: int) -> Reservation:
     """A device's reservation; ``used`` counts this request."""
     return Reservation(
@@ -502,15 +515,7 @@ def _device_take_known(
                 return None
             device_id, window_started_at, used = row
             ref = str(device_id)
-            entry_id = _reserved_entry(
-                (PrincipalKind.DEVICE,),
-                PrincipalKind.DEVICE,
-                ref,
-                device_id=device_id,
-                model=model,
-                endpoint=endpoint,
-                credits=-1,
-            )
+            entry_id = _device_entry(device_id, model, endpoint)
     except _CapReached:  # the quota taken above was rolled back with the transaction
         _refused_entry(
             principal_kind=PrincipalKind.DEVICE, principal_ref=ref, device_id=device_id, model=model, endpoint=endpoint
@@ -578,15 +583,7 @@ def device_quota_reserve(*, client_id: str, fingerprint: str, ip: str, model: st
                         "Free limit reached. Wait 24h or buy Pro.", 402, {"X-Free-Left": "0"}, "free_limit"
                     )
                 else:
-                    entry_id = _reserved_entry(
-                        (PrincipalKind.DEVICE,),
-                        PrincipalKind.DEVICE,
-                        ref,
-                        device_id=device_id,
-                        model=model,
-                        endpoint=endpoint,
-                        credits=-1,
-                    )
+                    entry_id = _device_entry(device_id, model, endpoint)
         except IntegrityError:
             # Another request created or rebound this device at the same moment.
             if attempt == 3:
