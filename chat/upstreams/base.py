@@ -39,6 +39,11 @@ class Upstream(Protocol):
     ) -> AsyncIterator[Event]: ...
 
 
+def token_count(value: object) -> int | None:
+    """A usage count the upstream reported: a non-negative int, else unknown (``None``)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def short(text: object, limit: int = 200) -> str:
     """An upstream's message, cut to a length fit for a client's ``detail``."""
     text = str(text).strip().replace("\n", " ")

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
 import httpx
@@ -174,6 +174,34 @@ def _decode_lines(data: bytes) -> str:
         return data.decode()
     except UnicodeDecodeError:
         raise UpstreamError("The model server sent text that is not UTF-8.") from None
+
+
+_decode = json.JSONDecoder().decode
+
+
+def decoded(texts: list[str], malformed: str) -> Iterable:
+    """The JSON values of ``texts``, one per text, for the line parsers.
+
+    Decoded as one JSON array (one C call instead of one per token); when that
+    fails, or does not give one value per text, one by one and lazily, so the
+    values before a bad text are still used and the bad one raises
+    ``UpstreamError(malformed)``.
+    """
+    if len(texts) > 1:
+        try:
+            values = _decode("[" + ",".join(texts) + "]")
+        except ValueError:
+            values = None
+        if values is not None and len(values) == len(texts):
+            return values
+    return (_decode_one(text, malformed) for text in texts)
+
+
+def _decode_one(text: str, malformed: str):
+    try:
+        return _decode(text)
+    except ValueError:
+        raise UpstreamError(malformed) from None
 
 
 class LinesParser(Protocol):

@@ -8,15 +8,14 @@ incomplete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import httpx
 from django.conf import settings
 
-from chat.upstreams.base import Event, Final, UpstreamError, short
-from chat.upstreams.http import open_stream, parsed_stream
+from chat.upstreams.base import Event, Final, UpstreamError, short, token_count
+from chat.upstreams.http import decoded, open_stream, parsed_stream
 
 
 class OllamaUpstream:
@@ -44,29 +43,10 @@ class OllamaUpstream:
                 yield event
 
 
-_decode = json.JSONDecoder().decode
-
-
 def _parse_lines(lines: list[str], pieces: list[str]) -> Final | None:
-    """A network read's worth of NDJSON lines: decoded as one JSON array (one C call
-    instead of one per token), or line by line when that fails, to find the bad one."""
+    """A network read's worth of NDJSON lines (see :func:`decoded`)."""
     lines = [line for line in lines if line and not line.isspace()]
-    if len(lines) > 1:
-        try:
-            objects = _decode("[" + ",".join(lines) + "]")
-        except ValueError:
-            objects = None
-        if objects is not None and len(objects) == len(lines):
-            for obj in objects:
-                final = _parse_object(obj, pieces)
-                if final is not None:
-                    return final
-            return None
-    for line in lines:
-        try:
-            obj = _decode(line)
-        except ValueError:
-            raise UpstreamError("The model server sent a malformed line.") from None
+    for obj in decoded(lines, "The model server sent a malformed line."):
         final = _parse_object(obj, pieces)
         if final is not None:
             return final
@@ -85,12 +65,8 @@ def _parse_object(obj, pieces: list[str]) -> Final | None:
             pieces.append(content)
     if obj.get("done") is True:
         return Final(
-            prompt_tokens=_int(obj.get("prompt_eval_count")),
-            completion_tokens=_int(obj.get("eval_count")),
+            prompt_tokens=token_count(obj.get("prompt_eval_count")),
+            completion_tokens=token_count(obj.get("eval_count")),
             finish_reason=obj.get("done_reason") or "stop",
         )
     return None
-
-
-def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

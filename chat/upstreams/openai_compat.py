@@ -9,15 +9,14 @@ an error; a stream without ``[DONE]`` is incomplete.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import httpx
 from django.conf import settings
 
-from chat.upstreams.base import Event, Final, UpstreamError, short
-from chat.upstreams.http import open_stream, parsed_stream
+from chat.upstreams.base import Event, Final, UpstreamError, short, token_count
+from chat.upstreams.http import decoded, open_stream, parsed_stream
 
 
 class OpenAICompatUpstream:
@@ -50,15 +49,11 @@ class OpenAICompatUpstream:
                 yield event
 
 
-_decode = json.JSONDecoder().decode
-
-
 class _EventParser:
     """One stream's SSE lines; remembers the usage chunk and the finish reason.
 
-    The ``data:`` payloads of one network read are decoded as one JSON array
-    (one C call instead of one per token), or one by one when that fails, to
-    find the bad one.
+    The ``data:`` payloads of one network read are decoded together (see
+    :func:`chat.upstreams.http.decoded`).
     """
 
     __slots__ = ("usage", "finish")
@@ -78,23 +73,13 @@ class _EventParser:
                 done = True
                 break
             payloads.append(data)
-        objects = None
-        if len(payloads) > 1:
-            try:
-                objects = _decode("[" + ",".join(payloads) + "]")
-            except ValueError:
-                objects = None
-            if objects is not None and len(objects) != len(payloads):
-                objects = None
-        if objects is None:
-            objects = map(_decode_event, payloads)
-        for obj in objects:
+        for obj in decoded(payloads, "The model server sent a malformed event."):
             self._event(obj, pieces)
         if not done:
             return None
         return Final(
-            prompt_tokens=_int(self.usage, "prompt_tokens"),
-            completion_tokens=_int(self.usage, "completion_tokens"),
+            prompt_tokens=token_count((self.usage or {}).get("prompt_tokens")),
+            completion_tokens=token_count((self.usage or {}).get("completion_tokens")),
             finish_reason=self.finish,
         )
 
@@ -117,15 +102,3 @@ class _EventParser:
                 pieces.append(content)
             if choice.get("finish_reason"):
                 self.finish = choice["finish_reason"]
-
-
-def _decode_event(data: str):
-    try:
-        return _decode(data)
-    except ValueError:
-        raise UpstreamError("The model server sent a malformed event.") from None
-
-
-def _int(usage: dict | None, name: str) -> int | None:
-    value = (usage or {}).get(name)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
