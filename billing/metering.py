@@ -319,16 +319,14 @@ def _device_reservation(*, entry_id: int, device_id: int, window_started_at, use
 
 
 @lru_cache(maxsize=4)
-def _ledger_insert_plan(vendor: str) -> tuple[str, list, dict, tuple, tuple]:
-    """The INSERT, the prepared defaults, and which fields are filled per call."""
+def _ledger_insert_plan(vendor: str) -> SimpleNamespace:
+    """The INSERT (plain, and guarded by the stream cap), the prepared defaults, and
+    which fields are filled per call."""
     fields = [f for f in LedgerEntry._meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(
-        qn(LedgerEntry._meta.db_table),
-        ", ".join(qn(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-        qn(LedgerEntry._meta.pk.column),
-    )
+    head = "INSERT INTO {} ({})".format(qn(LedgerEntry._meta.db_table), ", ".join(qn(f.column) for f in fields))
+    values = ", ".join(["%s"] * len(fields))
+    returning = f"RETURNING {qn(LedgerEntry._meta.pk.column)}"
     template, timestamps, dynamic = [], [], []
     for index, f in enumerate(fields):
         if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
@@ -339,18 +337,24 @@ def _ledger_insert_plan(vendor: str) -> tuple[str, list, dict, tuple, tuple]:
             template.append(None)
         else:
             template.append(f.get_db_prep_save(f.get_default(), connection))
-    by_name = {f.attname: (index, f) for index, f in enumerate(fields)}
-    return sql, template, by_name, tuple(timestamps), tuple(dynamic)
+    return SimpleNamespace(
+        sql=f"{head} VALUES ({values}) {returning}",
+        head=head,
+        values=values,
+        returning=returning,
+        template=template,
+        by_name={f.attname: (index, f) for index, f in enumerate(fields)},
+        timestamps=tuple(timestamps),
+        dynamic=tuple(dynamic),
+    )
 
 
 @lru_cache(maxsize=8)
 def _guarded_insert_sql(vendor: str, kinds: int) -> str:
     """The ledger INSERT as ``INSERT … SELECT <values> WHERE (in flight) < cap``."""
-    sql = _ledger_insert_plan(vendor)[0]
-    head, _, rest = sql.partition(" VALUES (")
-    values, _, returning = rest.partition(") RETURNING ")
+    plan = _ledger_insert_plan(vendor)
     guard = _hot_sql(vendor).in_flight.format(", ".join(["%s"] * kinds))
-    return f"{head} SELECT {values} WHERE ({guard}) < %s RETURNING {returning}"
+    return f"{plan.head} SELECT {plan.values} WHERE ({guard}) < %s {plan.returning}"
 
 
 def _ledger_insert(*, _in_flight_below: tuple[int, str, tuple[str, ...]] | None = None, **values) -> int | None:
@@ -362,17 +366,18 @@ def _ledger_insert(*, _in_flight_below: tuple[int, str, tuple[str, ...]] | None 
     With ``_in_flight_below=(cap, ref, kinds)`` the row is written only while
     fewer than ``cap`` rows of ``ref`` (of those principal kinds) are
     ``reserved``; ``None`` when it was not."""
-    sql, template, by_name, timestamps, dynamic = _ledger_insert_plan(connection.vendor)
-    params = template.copy()
-    if timestamps:
+    plan = _ledger_insert_plan(connection.vendor)
+    params = plan.template.copy()
+    if plan.timestamps:
         now = timezone.now()
-        for index, f in timestamps:
+        for index, f in plan.timestamps:
             params[index] = f.get_db_prep_save(now, connection)
-    for index, f in dynamic:
+    for index, f in plan.dynamic:
         params[index] = f.get_db_prep_save(f.get_default(), connection)
     for name, value in values.items():
-        index, f = by_name[name]
+        index, f = plan.by_name[name]
         params[index] = f.get_db_prep_save(value, connection)
+    sql = plan.sql
     if _in_flight_below is not None:
         cap, ref, kinds = _in_flight_below
         sql = _guarded_insert_sql(connection.vendor, len(kinds))
@@ -450,9 +455,14 @@ def _db_time(value: datetime):
     return connection.ops.adapt_datetimefield_value(value)
 
 
+@lru_cache(maxsize=1)
+def _window_started_column():
+    return AnonymousDevice._meta.get_field("window_started_at").get_col(AnonymousDevice._meta.db_table)
+
+
 def _py_time(value) -> datetime:
     """A datetime read by raw SQL, converted as the ORM would (SQLite returns naive or text)."""
-    column = AnonymousDevice._meta.get_field("window_started_at").get_col(AnonymousDevice._meta.db_table)
+    column = _window_started_column()
     for convert in connection.ops.get_db_converters(column):
         value = convert(value, column, connection)
     return value
