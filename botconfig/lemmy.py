@@ -11,7 +11,7 @@ import threading
 import httpx
 from django.conf import settings
 
-from botconfig.reddit import Meme, is_image_url
+from botconfig.reddit import Meme, is_image_url, memes_client
 
 
 class LemmyError(Exception):
@@ -23,12 +23,7 @@ _lock = threading.Lock()
 
 
 def make_client(*, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=settings.LEMMY_BASE_URL,
-        timeout=httpx.Timeout(settings.MEMES_TIMEOUT, connect=5.0),
-        transport=transport,
-        headers={"User-Agent": settings.MEMES_USER_AGENT, "Accept": "application/json"},
-    )
+    return memes_client(settings.LEMMY_BASE_URL, transport=transport)
 
 
 def shared_client() -> httpx.Client:

@@ -38,13 +38,18 @@ _client: httpx.Client | None = None
 _lock = threading.Lock()
 
 
-def make_client(*, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+def memes_client(base_url: str, *, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """A client for a meme source's JSON API (Reddit, Lemmy): timeouts and User-Agent from settings."""
     return httpx.Client(
-        base_url=settings.REDDIT_BASE_URL,
+        base_url=base_url,
         timeout=httpx.Timeout(settings.MEMES_TIMEOUT, connect=5.0),
         transport=transport,
         headers={"User-Agent": settings.MEMES_USER_AGENT, "Accept": "application/json"},
     )
+
+
+def make_client(*, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    return memes_client(settings.REDDIT_BASE_URL, transport=transport)
 
 
 def shared_client() -> httpx.Client:
