@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+
+from accounts import social_http
 
 log = logging.getLogger("voidsite.accounts.discord")
 
@@ -45,27 +45,6 @@ class DiscordToken:
     token_type: str
     expires_in: int
     scope: str
-
-
-_client: httpx.Client | None = None
-
-
-def _http() -> httpx.Client:
-    global _client
-    if _client is None:
-        _client = httpx.Client(
-            transport=settings.SOCIAL_HTTP_TRANSPORT,
-            timeout=httpx.Timeout(settings.SOCIAL_HTTP_TIMEOUT, connect=5.0),
-            headers={"Accept": "application/json", "User-Agent": "voidsite/1.0"},
-        )
-    return _client
-
-
-@receiver(setting_changed)
-def _reset_client(*, setting, **kwargs):
-    global _client
-    if setting in ("SOCIAL_HTTP_TRANSPORT", "SOCIAL_HTTP_TIMEOUT"):
-        _client = None
 
 
 def is_configured() -> bool:
@@ -106,7 +85,7 @@ def authorize_url(*, state: str) -> str:
 
 def _send(method: str, url: str, **kwargs) -> httpx.Response:
     try:
-        response = _http().request(method, url, **kwargs)
+        response = social_http.client(user_agent="voidsite/1.0").request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         log.warning("Discord unreachable: %s", type(exc).__name__)
         raise DiscordUnavailable("Discord could not be reached. Try again later.") from exc
@@ -114,16 +93,6 @@ def _send(method: str, url: str, **kwargs) -> httpx.Response:
         log.warning("Discord answered %s for %s", response.status_code, url.rsplit("/", 1)[-1])
         raise DiscordUnavailable("Discord is not answering right now. Try again later.")
     return response
-
-
-def _json(response: httpx.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise DiscordUnavailable("Discord answered with something that is not JSON.") from exc
-    if not isinstance(data, dict):
-        raise DiscordUnavailable("Discord answered with something unexpected.")
-    return data
 
 
 def token_exchange(*, code: str) -> DiscordToken:
@@ -141,7 +110,7 @@ def token_exchange(*, code: str) -> DiscordToken:
     )
     if response.status_code != 200:
         raise DiscordAuthError("Discord refused the authorization code.")
-    data = _json(response)
+    data = social_http.json_object(response, DiscordUnavailable, "Discord")
     if not data.get("access_token"):
         raise DiscordAuthError("Discord returned no access token.")
     return DiscordToken(
@@ -157,7 +126,7 @@ def current_user(*, access_token: str) -> dict:
     response = _send("GET", _api("/users/@me"), headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code != 200:
         raise DiscordAuthError("Discord refused the access token.")
-    data = _json(response)
+    data = social_http.json_object(response, DiscordUnavailable, "Discord")
     if not data.get("id"):
         raise DiscordAuthError("Discord returned no user id.")
     return data
@@ -173,4 +142,4 @@ def guild_member(*, access_token: str, guild_id: str | None = None) -> dict | No
         return None
     if response.status_code != 200:
         raise DiscordAuthError("Discord refused to show the guild membership.")
-    return _json(response)
+    return social_http.json_object(response, DiscordUnavailable, "Discord")

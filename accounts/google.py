@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+
+from accounts import social_http
 
 log = logging.getLogger("voidsite.accounts.google")
 
@@ -59,28 +59,6 @@ class GoogleProfile:
     data: dict  # the provider's JSON, kept as the SocialAccount's extra_data
 
 
-_client: httpx.Client | None = None
-
-
-def _http() -> httpx.Client:
-    """One shared client per process; the transport comes from settings (tests use the fake)."""
-    global _client
-    if _client is None:
-        _client = httpx.Client(
-            transport=settings.SOCIAL_HTTP_TRANSPORT,
-            timeout=httpx.Timeout(settings.SOCIAL_HTTP_TIMEOUT, connect=5.0),
-            headers={"Accept": "application/json"},
-        )
-    return _client
-
-
-@receiver(setting_changed)
-def _reset_client(*, setting, **kwargs):
-    global _client
-    if setting in ("SOCIAL_HTTP_TRANSPORT", "SOCIAL_HTTP_TIMEOUT"):
-        _client = None
-
-
 def is_configured() -> bool:
     return bool(settings.GOOGLE_CLIENT_ID)
 
@@ -102,7 +80,7 @@ def _client_id_allowed(value: object) -> bool:
 
 def _get(url: str, **kwargs) -> httpx.Response:
     try:
-        response = _http().get(url, **kwargs)
+        response = social_http.client().get(url, **kwargs)
     except httpx.HTTPError as exc:
         log.warning("Google unreachable: %s", type(exc).__name__)
         raise GoogleUnavailable("Google could not be reached. Try again later.") from exc
@@ -112,23 +90,13 @@ def _get(url: str, **kwargs) -> httpx.Response:
     return response
 
 
-def _json(response: httpx.Response) -> dict:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise GoogleUnavailable("Google answered with something that is not JSON.") from exc
-    if not isinstance(data, dict):
-        raise GoogleUnavailable("Google answered with something unexpected.")
-    return data
-
-
 def token_info(access_token: str) -> dict:
     """Google's token info for an access token, checked: ours, not expired. Raises GoogleAuthError."""
     _require_configured()
     response = _get(settings.GOOGLE_TOKENINFO_URL, params={"access_token": access_token})
     if response.status_code != 200:
         raise GoogleAuthError("Invalid access token")
-    info = _json(response)
+    info = social_http.json_object(response, GoogleUnavailable, "Google")
     if not (_client_id_allowed(info.get("aud")) and _client_id_allowed(info.get("azp", info.get("aud")))):
         raise GoogleAuthError("Invalid access token")  # issued to another app
     try:
@@ -149,7 +117,7 @@ def user_info(access_token: str) -> dict:
     response = _get(settings.GOOGLE_USERINFO_URL, headers={"Authorization": f"Bearer {access_token}"})
     if response.status_code != 200:
         raise GoogleAuthError("Invalid access token")
-    data = _json(response)
+    data = social_http.json_object(response, GoogleUnavailable, "Google")
     if not data.get("sub"):
         raise GoogleAuthError("Invalid access token")
     return data
